@@ -1,0 +1,15 @@
+// The registry of subcommands: adding one touches its own file and one line here.
+#include "cli/commands.hpp"
+
+namespace circuits::cli {
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> all = {
+        inspect_command(),
+        run_command(),
+        planted_command(),
+    };
+    return all;
+}
+
+}  // namespace circuits::cli

@@ -1,0 +1,12 @@
+// Factories for each subcommand; commands.cpp lists them in one registry.
+#pragma once
+
+#include "cli/cli.hpp"
+
+namespace circuits::cli {
+
+Command inspect_command();
+Command run_command();
+Command planted_command();
+
+}  // namespace circuits::cli

@@ -1,0 +1,113 @@
+// `circuits inspect MODEL`: config, parameter count, tensor shapes, vocabulary and residual labels.
+#include "cli/commands.hpp"
+
+#include "lib/model_io.hpp"
+
+#include <map>
+#include <ostream>
+#include <set>
+
+namespace circuits::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+std::string shape_string(const std::vector<std::int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+std::string sample(const std::vector<std::string>& v, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < v.size() && i < n; ++i) out += (i ? " " : "") + v[i];
+    if (v.size() > n) out += " ... (" + std::to_string(v.size()) + " in all)";
+    return out;
+}
+
+// The s-op (or subspace) name of a residual label "name:value" -> "name".
+std::string label_group(const std::string& label) {
+    const auto colon = label.find(':');
+    return colon == std::string::npos ? label : label.substr(0, colon);
+}
+
+// Residual label groups whose rows of `W` [d_model, k] (read) are not all zero.
+std::string groups_in_rows(const Model& m, const Matrix& W) {
+    std::set<std::string> seen;
+    std::vector<std::string> order;
+    for (Eigen::Index r = 0; r < W.rows(); ++r)
+        if (W.row(r).cwiseAbs().maxCoeff() > 1e-6f) {
+            const auto g = label_group(m.residual_labels[static_cast<size_t>(r)]);
+            if (seen.insert(g).second) order.push_back(g);
+        }
+    return order.empty() ? "-" : sample(order, 12);
+}
+
+void print_circuit_map(const Model& m, std::ostream& out) {
+    out << "\nblocks (residual subspaces read and written):\n";
+    for (int l = 0; l < m.cfg.n_layers; ++l) {
+        const auto& b = m.blocks[static_cast<size_t>(l)];
+        for (int h = 0; h < m.cfg.n_heads; ++h) {
+            const auto uh = static_cast<size_t>(h);
+            const Matrix W_O_T = b.attn.W_O[uh].transpose();
+            out << "  L" << l << "H" << h << "  query " << groups_in_rows(m, b.attn.W_Q[uh]) << "; key "
+                << groups_in_rows(m, b.attn.W_K[uh]) << "; value " << groups_in_rows(m, b.attn.W_V[uh])
+                << " -> " << groups_in_rows(m, W_O_T) << "\n";
+        }
+        if (m.cfg.has_mlp()) {
+            const Matrix W_out_T = b.mlp.W_out.transpose();
+            out << "  L" << l << " MLP  reads " << groups_in_rows(m, b.mlp.W_in) << " -> writes "
+                << groups_in_rows(m, W_out_T) << "\n";
+        }
+    }
+}
+
+int run_inspect(const po::variables_map& vm, std::ostream& out, std::ostream&) {
+    const auto path = vm["model"].as<std::string>();
+    const Model m = load_model(path);
+    const auto& c = m.cfg;
+    out << "model: " << path << "\n"
+        << "origin: " << c.origin << "\n"
+        << "n_layers: " << c.n_layers << "\nn_heads: " << c.n_heads << "\nd_model: " << c.d_model
+        << "\nd_head: " << c.d_head << "\nd_vocab: " << c.d_vocab << "\nd_vocab_out: " << c.d_vocab_out
+        << "\nn_ctx: " << c.n_ctx << "\nd_mlp: " << c.d_mlp << "\npositional_embedding_type: "
+        << to_string(c.positional_embedding_type) << "\nnormalization_type: " << to_string(c.normalization_type)
+        << "\nattn_scale: " << c.effective_attn_scale() << "\ncausal: " << (c.causal ? "true" : "false") << "\n";
+    if (c.has_mlp()) out << "act_fn: " << c.act_fn << "\n";
+    out << "bos_token: ";
+    if (c.bos_token >= 0) out << c.bos_token << " (" << m.vocab[static_cast<size_t>(c.bos_token)] << ")\n";
+    else out << "none\n";
+    if (!m.weight_processing.empty()) out << "weight_processing: " << sample(m.weight_processing, 10) << "\n";
+    out << "parameters: " << m.parameter_count() << "\n\ntensors:\n";
+    for (const auto& t : tensor_list(c)) out << "  " << t.name << " " << shape_string(t.shape) << "\n";
+    out << "\nvocab: " << sample(m.vocab, 20) << "\n";
+    if (m.vocab_out != m.vocab) out << "vocab_out: " << sample(m.vocab_out, 20) << "\n";
+    if (!m.residual_labels.empty()) {
+        out << "residual_labels: " << sample(m.residual_labels, 20) << "\n";
+        print_circuit_map(m, out);
+    }
+    if (!m.output_sop.empty()) out << "\noutput s-op: " << m.output_sop << "\n";
+    if (!m.program_source.empty()) out << "\nprogram:\n" << m.program_source << (m.program_source.back() == '\n' ? "" : "\n");
+    return 0;
+}
+
+}  // namespace
+
+Command inspect_command() {
+    return {"inspect",
+            "show a model's config, parameter count, tensor shapes and labels",
+            "circuits inspect MODEL",
+            "Reads a model file (.h5, or .safetensors with config.json beside it) and prints its\n"
+            "config, parameter count, every tensor's TransformerLens name and shape, a sample of\n"
+            "the vocabulary and residual labels, and for labelled (compiled) models the residual\n"
+            "subspaces each head and MLP reads and writes.",
+            "circuits inspect data/models/planted-2l.h5",
+            [](po::options_description& opts, po::positional_options_description& pos) {
+                opts.add_options()("model", po::value<std::string>()->required(), "model file");
+                pos.add("model", 1);
+            },
+            run_inspect};
+}
+
+}  // namespace circuits::cli

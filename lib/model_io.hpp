@@ -1,0 +1,23 @@
+// Reading and writing models: the HDF5 model file (format_version 1) and dispatch by file type.
+#pragma once
+
+#include "lib/model.hpp"
+
+#include <string>
+
+namespace circuits {
+
+inline constexpr int kModelFormatVersion = 1;
+
+// Reads an HDF5 model file; every shape is checked against the root attributes and every weight
+// must be finite. Throws Error naming the file and the dataset or attribute at fault.
+Model read_model_h5(const std::string& path);
+
+// Writes `model` to `path` atomically (temporary file beside it, renamed into place).
+void write_model_h5(const Model& model, const std::string& path);
+
+// Loads a model by file type: `.safetensors` (with `config.json` beside it, or `config` given),
+// anything else as an HDF5 model file.
+Model load_model(const std::string& path);
+
+}  // namespace circuits
