@@ -19,7 +19,8 @@ namespace circuits {
 //
 // config.json holds HookedTransformerConfig keys (n_layers, d_model, d_head, n_heads, d_mlp,
 // d_vocab, d_vocab_out, n_ctx, act_fn, normalization_type, positional_embedding_type, attn_only,
-// attention_dir, use_attn_scale, attn_scale, eps, ...) and optionally these keys of ours:
+// attention_dir, use_attn_scale, attn_scale, eps, ...; TransformerLens defaults apply to absent
+// keys, positional_embedding_type may also be "none") and optionally these keys of ours:
 // "vocab" / "vocab_out" (lists of strings), "bos_token" (index or token string), "origin",
 // "residual_labels", "output_sop", "program_source", "weight_processing" (list of strings).
 Model read_model_safetensors(const std::string& path, const std::string& config_path = "");

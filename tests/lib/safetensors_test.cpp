@@ -254,6 +254,16 @@ TEST_CASE("safetensors: a header that is not valid JSON, or not an object, is an
     CHECK(contains(bad_file_error(dir, raw_file(R"({"__metadata__": {"k": 1}})", "")), "__metadata__"));
 }
 
+TEST_CASE("safetensors: a deeply nested header is an error, not a stack overflow") {
+    test::TempDir dir;
+    constexpr int depth = 200000;
+    CHECK(contains(bad_file_error(dir, raw_file(std::string(depth, '['), "")), "not valid JSON"));
+    std::string nested;
+    for (int i = 0; i < depth; ++i) nested += "{\"a\":";
+    nested += "1" + std::string(depth, '}');
+    CHECK(contains(bad_file_error(dir, raw_file(nested, "")), "tensor 'a': header entry has no 'dtype'"));
+}
+
 TEST_CASE("safetensors: a tensor named twice in the header is an error") {
     test::TempDir dir;
     const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
