@@ -268,7 +268,9 @@ def main(argv=None):
             except ImportError:
                 raise ExportError(f"{args.input}: no such file (and the transformer_lens package, needed to load "
                                   "a model by name, is not installed)") from None
-            model = HookedTransformer.from_pretrained(args.input, device="cpu")
+            # The weights as published: circuits applies (and records) its own weight processing.
+            load = getattr(HookedTransformer, "from_pretrained_no_processing", HookedTransformer.from_pretrained)
+            model = load(args.input, device="cpu")
             export_hooked_transformer(model, args.output, vocab, vocab_out, args.bos_token)
     except ExportError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
