@@ -4,7 +4,8 @@
 Usage:
     export_transformerlens.py STATE_DICT.pt --config CONFIG.json -o MODEL.h5 [--vocab FILE]
                               [--vocab-out FILE] [--bos-token TOKEN]
-    export_transformerlens.py MODEL_NAME -o MODEL.h5           (needs the transformer_lens package)
+    export_transformerlens.py MODEL_NAME -o MODEL.h5           (needs transformer_lens; loaded without
+                              TransformerLens's weight processing: fold_ln etc. are left to circuits)
     export_transformerlens.py SAVED_MODEL.pt --unsafe-pickle -o MODEL.h5
                               (a whole HookedTransformer saved with torch.save; unpickling runs code,
                               so only for files you trust; needs transformer_lens)
