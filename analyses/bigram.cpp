@@ -7,6 +7,7 @@
 namespace circuits::analyses {
 
 BigramResult compute_bigram(const Model& model, const BigramOptions& options) {
+    model.validate();  // every shape below is then the config's
     if (options.top_k < 1) throw Error("bigram: top_k must be >= 1, got " + std::to_string(options.top_k));
     const auto& c = model.cfg;
     const Eigen::Index V = c.d_vocab, D = c.d_model;
@@ -16,7 +17,7 @@ BigramResult compute_bigram(const Model& model, const BigramOptions& options) {
         A.conservativeResize(V, D + 1);
         A.col(D).setOnes();
         B.conservativeResize(D + 1, c.d_vocab_out);
-        B.row(D) = model.b_U.size() == c.d_vocab_out ? model.b_U : RowVector::Zero(c.d_vocab_out);
+        B.row(D) = model.b_U;
     }
     RowReduceOptions ro;
     ro.top_k = options.top_k;

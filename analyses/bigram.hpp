@@ -28,7 +28,7 @@ struct BigramResult {
     Array<float> top_logits;         // [d_vocab, top_k]
 };
 
-// Throws Error for top_k < 1.
+// Throws Error for top_k < 1 or an inconsistent model (Model::validate).
 BigramResult compute_bigram(const Model& model, const BigramOptions& options = {});
 
 // Writes /bigram/top_tokens, /bigram/top_logits and the group attributes top_k, includes_b_U, terms.

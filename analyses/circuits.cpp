@@ -31,6 +31,7 @@ std::pair<float, float> diagonal_stats(const Eigen::VectorXi& rank) {
 }  // namespace
 
 CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& options) {
+    model.validate();  // every shape below is then the config's
     const auto& c = model.cfg;
     if (options.top_k < 1) throw Error("circuits: top_k must be >= 1, got " + std::to_string(options.top_k));
     if (options.n_positions < 0 || options.n_positions > c.n_ctx)

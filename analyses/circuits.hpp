@@ -49,7 +49,8 @@ struct CircuitsResult {
     Array<float> qk_pos;             // [L, H, P, P] (W_pos W_Q)(W_pos W_K)ᵀ / s, first P positions
 };
 
-// Throws Error for top_k < 1 or n_positions < 0 (and n_positions > n_ctx).
+// Throws Error for top_k < 1, n_positions outside [0, n_ctx], or an inconsistent model
+// (Model::validate).
 CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& options = {});
 
 // Writes /circuits/<every array above> and the group attributes top_k, n_positions, attn_scale,

@@ -150,6 +150,7 @@ CompositionBaselines composition_baselines(int d_model, int d_head, int samples,
 }
 
 CompositionResult compute_composition(const Model& model, const CompositionOptions& options) {
+    model.validate();  // every shape below is then the config's
     const auto& c = model.cfg;
     const int L = c.n_layers, H = c.n_heads;
     CompositionResult r;

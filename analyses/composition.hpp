@@ -37,7 +37,7 @@ struct CompositionResult {
     Baseline q_baseline, k_baseline, v_baseline;
 };
 
-// Throws Error for baseline_samples < 2.
+// Throws Error for baseline_samples < 2 or an inconsistent model (Model::validate).
 CompositionResult compute_composition(const Model& model, const CompositionOptions& options = {});
 
 // The three baselines alone: d_model × d_head factors, `samples` draws from `seed`.

@@ -30,6 +30,7 @@ void put_values(Array<float>& re, Array<float>& im, int l, int h, const Eigen::V
 }  // namespace
 
 EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
+    model.validate();  // every shape below is then the config's
     const auto& c = model.cfg;
     const int L = c.n_layers, H = c.n_heads;
     EigenResult r;

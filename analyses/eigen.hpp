@@ -45,6 +45,7 @@ struct EigenResult {
     EigenStatus direct_status = EigenStatus::ok;
 };
 
+// Throws Error for an inconsistent model (Model::validate); solver non-convergence is a status.
 EigenResult compute_eigen(const Model& model, const EigenPassOptions& options = {});
 
 // Writes /eigen/{ov,qk}_eigenvalues_{re,im}, {ov,qk}_copying, {ov,qk}_converged,

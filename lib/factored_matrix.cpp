@@ -249,7 +249,7 @@ Svd FactoredMatrix::svd() const {
     thin_qr(m_A.cast<double>(), Qa, Ra);
     thin_qr(m_B.transpose().cast<double>(), Qb, Rb);
     const Eigen::MatrixXd core = Ra * Rb.transpose();  // [min(m,k), min(n,k)]
-    Eigen::JacobiSVD<Eigen::MatrixXd> svd(core, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    Eigen::BDCSVD<Eigen::MatrixXd> svd(core, Eigen::ComputeThinU | Eigen::ComputeThinV);
     const Index r = std::min({m, n, k});
     Svd out;
     out.S = svd.singularValues().head(r);
