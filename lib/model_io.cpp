@@ -160,7 +160,7 @@ void write_model_h5(const Model& m, const std::string& path) {
     m.validate();
     AtomicOutput out(path);
     {
-        H5Writer w(out.temp_path());
+        H5Writer w(out.temp_path(), /*compress=*/true);
         const auto& c = m.cfg;
         w.attr("/", "format", "circuits-model");
         w.attr("/", "format_version", kModelFormatVersion);
