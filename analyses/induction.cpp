@@ -81,6 +81,21 @@ std::vector<int> probe_tokens(const Model& model) {
     return out;
 }
 
+std::vector<int> output_index_of_inputs(const Model& model) {
+    std::vector<int> to_out(static_cast<size_t>(model.cfg.d_vocab), -1);
+    if (model.vocab == model.vocab_out) {
+        for (int t = 0; t < model.cfg.d_vocab; ++t) to_out[static_cast<size_t>(t)] = t;
+        return to_out;
+    }
+    std::unordered_map<std::string, int> out_index;
+    for (int t = 0; t < model.cfg.d_vocab_out; ++t) out_index.emplace(model.vocab_out[static_cast<size_t>(t)], t);
+    for (int t = 0; t < model.cfg.d_vocab; ++t) {
+        const auto it = out_index.find(model.vocab[static_cast<size_t>(t)]);
+        if (it != out_index.end()) to_out[static_cast<size_t>(t)] = it->second;
+    }
+    return to_out;
+}
+
 InductionProbe make_induction_probe(const Model& model, int length, int repeats, int sequences, std::uint64_t seed) {
     if (length < 2 || repeats < 2 || sequences < 1)
         throw Error("induction probe: needs length >= 2, repeats >= 2, sequences >= 1; got " + std::to_string(length) +
@@ -146,16 +161,7 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
     const int S = static_cast<int>(probe.sequences.size());
     r.n_positions = S * per_seq;
 
-    // Input token -> output index (identity when the vocabularies agree), -1 when it has none.
-    std::vector<int> to_out(static_cast<size_t>(c.d_vocab), -1);
-    {
-        std::unordered_map<std::string, int> out_index;
-        for (int t = 0; t < c.d_vocab_out; ++t) out_index.emplace(model.vocab_out[static_cast<size_t>(t)], t);
-        for (int t = 0; t < c.d_vocab; ++t) {
-            const auto it = out_index.find(model.vocab[static_cast<size_t>(t)]);
-            if (it != out_index.end()) to_out[static_cast<size_t>(t)] = it->second;
-        }
-    }
+    const std::vector<int> to_out = output_index_of_inputs(model);
 
     r.prev_token = Matrix::Zero(L, H);
     r.duplicate_token = Matrix::Zero(L, H);

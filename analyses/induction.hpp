@@ -39,6 +39,10 @@ struct InductionProbe {
 // "<...>" such as <pad> or <|endoftext|>, "[...]" in capitals such as [CLS], compiler_bos/compiler_pad).
 std::vector<int> probe_tokens(const Model& model);
 
+// Input token -> index of the output token with the same string, -1 when there is none (the identity
+// when vocab == vocab_out). Used to score predictions and copying of input tokens.
+std::vector<int> output_index_of_inputs(const Model& model);
+
 // Draws the probe with std::mt19937_64(seed). A block is drawn without replacement when the vocabulary
 // has at least `length` usable tokens; otherwise it is a concatenation of shuffled copies of the
 // usable tokens (each token as rarely as possible). `length` is shrunk until offset + length * repeats
