@@ -37,10 +37,10 @@ void add_loss(const Matrix& logits, const std::vector<int>& tokens, const std::v
         const int target = to_out[static_cast<size_t>(tokens[t + 1])];
         if (target < 0) continue;
         const auto row = logits.row(static_cast<Eigen::Index>(t));
-        const double mx = row.maxCoeff();
-        double z = 0.0;
-        for (Eigen::Index v = 0; v < row.size(); ++v) z += std::exp(double(row(v)) - mx);
-        const double loss = mx + std::log(z) - double(row(target));
+        const float mx = row.maxCoeff();
+        // log-sum-exp with the maximum taken out: every term <= 1, vectorised float exp is exact enough.
+        const double z = (row.array() - mx).exp().sum();
+        const double loss = double(mx) + std::log(z) - double(row(target));
         sum += loss;
         ++count;
         if (static_cast<int>(t) + 1 >= first_rep) {

@@ -50,9 +50,9 @@ const EmbeddingGrams& PassContext::grams() {
 const std::vector<Pass>& passes() {
     static const std::vector<Pass> all = {
         {"path_expansion", "/path", "path terms up to order K: factored norms, copying, QK terms, ablation by order",
-         run_path_expansion},
+         run_path_expansion, true},
         {"induction", "/induction", "induction probe scores, K-composition evidence, head classification",
-         run_induction},
+         run_induction, true},
     };
     return all;
 }

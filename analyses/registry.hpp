@@ -52,6 +52,7 @@ struct Pass {
     const char* group;    // the results group it writes, e.g. "/path"
     const char* summary;  // one line for --help
     void (*run)(PassContext& context, H5Writer& writer);
+    bool uses_grams;      // reads PassContext::grams() (the caller may compute them up front, timed apart)
 };
 
 // Every pass, in the order a run executes them.

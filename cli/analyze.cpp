@@ -10,13 +10,18 @@
 #include "lib/model_io.hpp"
 #include "lib/weight_processing.hpp"
 
+#include <malloc.h>
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <future>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <iomanip>
+#include <limits>
 #include <mutex>
 #include <ostream>
 #include <sstream>
@@ -32,6 +37,13 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU seconds used by the whole process so far (all threads, user + system).
+double process_cpu_seconds() {
+    struct rusage u {};
+    ::getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 // "MODEL.h5" -> "MODEL.results.h5"; any other name gets ".results.h5" appended.
@@ -202,17 +214,30 @@ int run_analyze(const po::variables_map& vm, std::ostream& out, std::ostream& er
     o.max_order = positive<int>(vm, "max-order", 1);
     const int threads = positive<int>(vm, "threads", 0);
 
+    // --timings: wall-clock and CPU seconds (all threads) of each step; CPU time is what a loaded machine
+    // does not distort.
     auto step_start = Clock::now();
+    double step_cpu = process_cpu_seconds();
     auto report = [&](const std::string& step) {
-        if (timings) err << "timing: " << step << " " << std::fixed << std::setprecision(3) << seconds_since(step_start) << " s\n";
+        if (timings)
+            err << "timing: " << step << " " << std::fixed << std::setprecision(3) << seconds_since(step_start)
+                << " s wall, " << process_cpu_seconds() - step_cpu << " s cpu\n";
         err.unsetf(std::ios::fixed);
         step_start = Clock::now();
+        step_cpu = process_cpu_seconds();
     };
+    // Forward passes allocate [T, d_vocab] logits again and again: keep freed blocks in the heap instead of
+    // returning them to the system and faulting fresh pages in for each (glibc; a no-op elsewhere).
+    ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    ::mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
     const auto total_start = Clock::now();
-    const Model raw = load_model(model_path);
+    const double total_cpu = process_cpu_seconds();
+    // The model file's hash is computed while the model loads.
+    auto sha = std::async(std::launch::async, [&] { return analyses::sha256_file(model_path); });
     // Weight-based passes read processed weights (LayerNorm folded); the processing keeps the logits,
-    // so behavioural passes on the same model still run the real forward pass.
-    const Model model = process_for_analysis(raw);
+    // so behavioural passes on the same model still run the real forward pass. The unprocessed copy
+    // is not kept (peak memory).
+    const Model model = process_for_analysis(load_model(model_path));
     for (const auto& step : model.weight_processing)
         if (step == "ln_not_folded_shortformer")
             err << "circuits: note: " << model_path
@@ -222,15 +247,20 @@ int run_analyze(const po::variables_map& vm, std::ostream& out, std::ostream& er
         o.tokens_source = vm["tokens"].as<std::string>();
         o.tokens = analyses::read_token_file(model, o.tokens_source);
     }
-    const std::string sha = analyses::sha256_file(model_path);
+    const std::string model_sha = sha.get();
     report("load");
 
     {
         AtomicOutput file(output);
         H5Writer w(file.temp_path());
-        analyses::write_results_header(w, {model_path, sha, selected_names, model.weight_processing});
+        analyses::write_results_header(w, {model_path, model_sha, selected_names, model.weight_processing});
         analyses::write_analysis_options(w, o);
         analyses::PassContext context(model, o, threads);
+        if (std::any_of(selected.begin(), selected.end(), [](const analyses::Pass* p) { return p->uses_grams; })) {
+            Progress progress(err, "embedding Gram matrices");
+            context.grams();
+            report("embedding_grams");
+        }
         for (const auto* p : selected) {
             Progress progress(err, p->name);
             p->run(context, w);
@@ -240,7 +270,9 @@ int run_analyze(const po::variables_map& vm, std::ostream& out, std::ostream& er
         file.commit();
         report("write");
     }
-    if (timings) err << "timing: total " << std::fixed << std::setprecision(3) << seconds_since(total_start) << " s\n";
+    if (timings)
+        err << "timing: total " << std::fixed << std::setprecision(3) << seconds_since(total_start) << " s wall, "
+            << process_cpu_seconds() - total_cpu << " s cpu\n";
     err.unsetf(std::ios::fixed);
     print_summary(output, model.cfg, out);
     out << "wrote " << output << "\n";
