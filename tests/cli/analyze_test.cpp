@@ -2,6 +2,7 @@
 // results file's datasets and shapes, and that nothing is left behind on failure.
 #include "analyses/registry.hpp"
 #include "lib/hdf5.hpp"
+#include "lib/model_io.hpp"
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
 
@@ -210,4 +211,17 @@ TEST_CASE("regression: reading a group attribute does not shadow a same-named ro
     CHECK(f.attr_int("induction", "probe_length") == 31);
     CHECK(f.attr_int("/", "probe_length") == 40);
     CHECK(f.attr_double("/", "probe_length") == 40.0);
+}
+
+TEST_CASE("analyze: LayerNorm is folded before the passes and the processing is recorded") {
+    test::TempDir dir;
+    const auto model = dir.file("ln.h5");
+    write_model_h5(test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::LN), 4), model);
+    const auto r = test::cli({"analyze", model, "-o", dir.file("r.h5"), "--probe-sequences", "2"});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const H5Reader f(dir.file("r.h5"));
+    CHECK(f.attr_string("/", "weight_processing") == "fold_ln,center_writing_weights");
+    CHECK(f.attr_int("induction", "probe_length") == 2);  // n_ctx = 9 holds 4 repeats of 2 tokens
+    CHECK(f.dims("path/order_loss") == std::vector<std::uint64_t>{3});
 }
