@@ -33,14 +33,15 @@ struct HeadFactors {
 // `count` for every position t (predicting t + 1), and into the `_rep` pair when t + 1 >= first_rep.
 void add_loss(const Matrix& logits, const std::vector<int>& tokens, const std::vector<int>& to_out, int first_rep,
               double& sum, int& count, double& sum_rep, int& count_rep) {
+    // log-sum-exp per row with the row maximum taken out (every term <= 1). Whole-matrix expressions
+    // run down the columns of the column-major [T, d_vocab_out] logits: contiguous and vectorised.
+    const Vector mx = logits.rowwise().maxCoeff();                          // [T]
+    const Vector z = (logits.colwise() - mx).array().exp().rowwise().sum();  // [T]
     for (size_t t = 0; t + 1 < tokens.size(); ++t) {
         const int target = to_out[static_cast<size_t>(tokens[t + 1])];
         if (target < 0) continue;
-        const auto row = logits.row(static_cast<Eigen::Index>(t));
-        const float mx = row.maxCoeff();
-        // log-sum-exp with the maximum taken out: every term <= 1, vectorised float exp is exact enough.
-        const double z = (row.array() - mx).exp().sum();
-        const double loss = double(mx) + std::log(z) - double(row(target));
+        const auto i = static_cast<Eigen::Index>(t);
+        const double loss = double(mx(i)) + std::log(double(z(i))) - double(logits(i, target));
         sum += loss;
         ++count;
         if (static_cast<int>(t) + 1 >= first_rep) {
