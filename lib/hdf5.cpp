@@ -143,7 +143,11 @@ H5::Attribute open_attribute(const H5::H5File& file, const std::string& where, c
                              const std::string& name) {
     hid_t id = H5Aopen_by_name(file.getId(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
     if (id < 0) throw Error(where + ": missing attribute '" + name + "'");
-    return H5::Attribute(id);
+    // H5::Attribute(id) takes a reference of its own: drop ours, or the attribute stays open (a leak,
+    // and HDF5 1.10 then answers a later open of a same-named attribute on another object with it).
+    H5::Attribute attribute(id);
+    H5Idec_ref(id);
+    return attribute;
 }
 
 }  // namespace
