@@ -8,6 +8,8 @@ const std::vector<Command>& commands() {
         inspect_command(),
         run_command(),
         planted_command(),
+        compile_command(),
+        eval_command(),
     };
     return all;
 }

@@ -8,5 +8,7 @@ namespace circuits::cli {
 Command inspect_command();
 Command run_command();
 Command planted_command();
+Command compile_command();
+Command eval_command();
 
 }  // namespace circuits::cli
