@@ -41,8 +41,8 @@ public:
                 op();
             }
         }
-        newline();
-        m_out.push_back(Token{TokenKind::end, "", Value(), m_line, m_col});
+        if (m_depth == 0) newline();
+        m_out.push_back(Token{TokenKind::end, "", Value(), m_line, m_col, m_line, m_col});
         return std::move(m_out);
     }
 
@@ -66,8 +66,9 @@ private:
         ++m_pos;
     }
 
+    // Called when the scan has just passed the token, so the current position is its end.
     Token& push(TokenKind kind, std::string text, int line, int col) {
-        m_out.push_back(Token{kind, std::move(text), Value(), line, col});
+        m_out.push_back(Token{kind, std::move(text), Value(), line, col, m_line, m_col});
         return m_out.back();
     }
 

@@ -24,6 +24,8 @@ struct Token {
     Value value;       // number, string and word tokens
     int line = 0;      // 1-based
     int col = 0;       // 1-based
+    int end_line = 0;  // where the token ends (the position after its last character)
+    int end_col = 0;
 };
 
 // Splits `source` into tokens. `#` starts a comment; a newline ends a statement unless a

@@ -66,8 +66,21 @@ private:
     [[noreturn]] void fail(const Token& at, const std::string& msg) const {
         throw Error(location(m_file, at.line, at.col) + msg);
     }
+    // Where a missing token belongs: at the token found, or right after the previous token when
+    // the one found is on a later line (inside parentheses a statement may span lines).
+    Token gap() const {
+        Token at = peek();
+        if (m_pos > 0) {
+            const Token& prev = m_tok[m_pos - 1];
+            if (at.line > prev.end_line) {
+                at.line = prev.end_line;
+                at.col = prev.end_col;
+            }
+        }
+        return at;
+    }
     [[noreturn]] void expected(const std::string& what, const std::string& after) const {
-        fail(peek(), "expected " + what + " after " + after + ", found " + describe(peek()));
+        fail(gap(), "expected " + what + " after " + after + ", found " + describe(peek()));
     }
     void expect_op(const std::string& op, const std::string& after) {
         if (!is_op(op)) expected("'" + op + "'", after);
@@ -306,7 +319,7 @@ private:
             const Token& open = next();
             ExprPtr inner = expression();
             if (!is_op(")"))
-                fail(peek(), "expected ')' to close the '(' at line " + std::to_string(open.line) + ":" +
+                fail(gap(), "expected ')' to close the '(' at line " + std::to_string(open.line) + ":" +
                                  std::to_string(open.col) + ", found " + describe(peek()));
             next();
             return inner;
@@ -329,7 +342,7 @@ private:
                 next();
                 call.arg_names.push_back(t.text);
                 call.args.push_back(expression());
-            } else if (t.kind == TokenKind::op && is_comparison(t.text) && (is_op(",", 1) || is_op(")", 1))) {
+            } else if (t.kind == TokenKind::op && is_comparison(t.text)) {
                 auto e = make(Expr::Kind::operator_ref, next());
                 e->text = t.text;
                 call.arg_names.emplace_back();
