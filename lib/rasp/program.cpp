@@ -82,6 +82,7 @@ struct Scope {
     std::map<std::string, Item> locals;  // def parameters
     size_t visible = SIZE_MAX;           // globals with order < visible
     std::string context;                 // " (in 'f' called at line N)"
+    std::string prefix;                  // "f@N", or "g@M/f@N" for nested calls
 };
 
 const char* kind_name(Item::Kind k) {
@@ -190,6 +191,7 @@ private:
     Program m_prog;
     std::map<std::string, Binding> m_globals;
     std::vector<std::string> m_expanding;  // defs being expanded, for the recursion guard
+    std::string m_prefix;                  // the current def expansion, for generated names
 
     [[noreturn]] void fail(int line, int col, const std::string& msg, const std::string& context = "") const {
         throw Error(location(m_ast.filename, line, col) + msg + context);
@@ -206,6 +208,7 @@ private:
     Origin origin(const Expr& e, const Scope& scope) const { return Origin{e.line, e.col, scope.context}; }
 
     int add_node(Node n) {
+        if (!m_prefix.empty()) n.scope = m_prefix + "/" + to_string(n.kind);
         m_prog.nodes.push_back(std::move(n));
         return static_cast<int>(m_prog.nodes.size()) - 1;
     }
@@ -555,7 +558,11 @@ private:
             inner.locals[def.params[i]] = a;
         }
         m_expanding.push_back(def.name);
+        const std::string outer_prefix = m_prefix;
+        m_prefix = (outer_prefix.empty() ? "" : outer_prefix + "/") + def.name + "@" + std::to_string(e.line);
         Item result = expr(*def.expr, inner);
+        if (result.kind == Item::Kind::sop && result.fresh) m_prog.nodes[static_cast<size_t>(result.index)].scope = m_prefix;
+        m_prefix = outer_prefix;
         m_expanding.pop_back();
         return result;
     }
@@ -652,7 +659,7 @@ private:
         for (int i : live) {
             Node& n = m_prog.nodes[static_cast<size_t>(i)];
             if (n.named) continue;
-            const std::string base = to_string(n.kind) + "@" + std::to_string(n.origin.line);
+            const std::string base = n.scope.empty() ? to_string(n.kind) + "@" + std::to_string(n.origin.line) : n.scope;
             std::string name = base;
             for (int k = 2; used.count(name); ++k) name = base + "." + std::to_string(k);
             used.insert(name);

@@ -36,6 +36,9 @@ struct Node {
     int selector = -1;        // aggregate and selector_width: index into Program::selectors
     Function fn;              // map: x -> ...; sequence_map: (x, y) -> ...
     Value default_value;      // aggregate: where nothing is selected (none unless given)
+    // For an anonymous s-op made by a `def` call: "f@9" (the call's result) or "f@9/map" (made
+    // inside it); the base of its generated name.
+    std::string scope;
 };
 
 enum class SelectorKind { select, conjunction, disjunction, negation };
