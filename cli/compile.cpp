@@ -7,7 +7,9 @@
 #include "lib/rasp/program.hpp"
 #include "lib/rasp/verify.hpp"
 
+#include <chrono>
 #include <filesystem>
+#include <iomanip>
 #include <ostream>
 
 namespace circuits::cli {
@@ -20,6 +22,7 @@ int run_compile(const po::variables_map& vm, std::ostream& out, std::ostream& er
     const auto path = vm["program"].as<std::string>();
     std::string output = vm.count("output") ? vm["output"].as<std::string>()
                                             : std::filesystem::path(path).filename().replace_extension(".h5").string();
+    const auto start = std::chrono::steady_clock::now();
     rasp::Program program = rasp::load_program(path);
     rasp::ProgramOverrides o;
     if (vm.count("vocab")) {
@@ -33,8 +36,10 @@ int run_compile(const po::variables_map& vm, std::ostream& out, std::ostream& er
     rasp::CompileOptions options;
     options.attention_only = vm.count("attention-only") > 0;
     const Model model = rasp::compile(program, options);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const auto& c = model.cfg;
-    out << "compiled " << path << ": " << c.n_layers << " layer" << (c.n_layers == 1 ? "" : "s") << ", " << c.n_heads
+    out << "compiled " << path << " in " << std::fixed << std::setprecision(2) << ms << " ms" << std::defaultfloat << ": "
+        << c.n_layers << " layer" << (c.n_layers == 1 ? "" : "s") << ", " << c.n_heads
         << " head" << (c.n_heads == 1 ? "" : "s") << " per layer, d_model " << c.d_model << " (residual width), d_head "
         << c.d_head << ", d_mlp " << c.d_mlp << (c.causal ? ", causal" : "") << "; output '" << model.output_sop << "' ("
         << model.output_encoding << ")\n";

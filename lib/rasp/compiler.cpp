@@ -46,6 +46,9 @@ struct MlpBlock {
 // apart, relative to max(1, |x|): the compiled input carries float32 and attention errors.
 constexpr double kMinGap = 1e-5;
 
+// Largest model the compiler builds (float32 weights: 2 GB).
+constexpr double kMaxParameters = 5e8;
+
 class Compiler {
 public:
     Compiler(const Program& p, const CompileOptions& o) : m_prog(p), m_opt(o) {}
@@ -641,6 +644,12 @@ private:
         c.act_fn = "relu";
         c.origin = "compiled";
         c.bos_token = 0;
+        const double parameters = static_cast<double>(c.n_layers) * (4.0 * c.n_heads * c.d_model * c.d_head + 2.0 * c.d_model * c.d_mlp) +
+                                  static_cast<double>(c.d_model) * (c.d_vocab + c.n_ctx + c.d_vocab_out);
+        if (parameters > kMaxParameters)
+            throw Error(m_prog.filename + ": the compiled model would have " + format_double(parameters) + " parameters (d_model " +
+                        std::to_string(c.d_model) + ", d_mlp " + std::to_string(c.d_mlp) + ", d_head " + std::to_string(c.d_head) +
+                        "), more than the compiler's limit of " + format_double(kMaxParameters));
         Model m = Model::zeros(c);
 
         // Embeddings: `one` everywhere, the token's direction, RASP index p - 1 at position p.

@@ -589,11 +589,16 @@ private:
         return count;
     }
 
-    bool fusable(int i, const std::vector<int>& count) const {
+    // An anonymous categorical map or sequence_map read only by one map or sequence_map can be
+    // folded into it. Its inputs must be categorical (the fused node then compiles whatever its
+    // encoding), except that a map of a map may read a numerical s-op (the fused map discretises
+    // that s-op once instead of twice).
+    bool fusable(int i, const std::vector<int>& count, bool into_map) const {
         const Node& n = m_prog.node(i);
         if (n.named || i == m_prog.output || count[static_cast<size_t>(i)] != 1) return false;
         if (n.kind != NodeKind::map && n.kind != NodeKind::sequence_map) return false;
         if (n.encoding != Encoding::categorical) return false;
+        if (into_map && n.kind == NodeKind::map) return true;
         for (int in : n.inputs)
             if (m_prog.node(in).encoding != Encoding::categorical) return false;
         return true;
@@ -606,7 +611,7 @@ private:
             const auto count = consumers();
             for (int u : m_prog.live_nodes()) {
                 Node& user = m_prog.nodes[static_cast<size_t>(u)];
-                if (user.kind == NodeKind::map && fusable(user.inputs[0], count)) {
+                if (user.kind == NodeKind::map && fusable(user.inputs[0], count, true)) {
                     const Node inner = m_prog.node(user.inputs[0]);
                     user.fn = Function::compose(user.fn, inner.fn);
                     user.kind = inner.kind;
@@ -617,7 +622,7 @@ private:
                 if (user.kind == NodeKind::sequence_map) {
                     for (size_t k = 0; k < 2; ++k) {
                         const int in = user.inputs[k];
-                        if (!fusable(in, count) || m_prog.node(in).kind != NodeKind::map) continue;
+                        if (!fusable(in, count, false) || m_prog.node(in).kind != NodeKind::map) continue;
                         // (x, y) -> f(g(x), y) or f(x, g(y)), none propagating.
                         const Function g = m_prog.node(in).fn;
                         FnNode gx;

@@ -71,7 +71,7 @@ Value Value::from_token(const std::string& text) {
 double Value::to_double() const {
     if (is_bool()) return as_bool() ? 1.0 : 0.0;
     if (is_int()) return static_cast<double>(as_int());
-    if (is_float()) return std::get<double>(m_data);
+    if (is_float()) return m_number;
     throw ValueError(type_name() + " '" + to_string() + "' is not a number");
 }
 
@@ -79,7 +79,7 @@ bool Value::truthy() const {
     if (is_none()) return false;
     if (is_bool()) return as_bool();
     if (is_int()) return as_int() != 0;
-    if (is_float()) return std::get<double>(m_data) != 0.0;
+    if (is_float()) return m_number != 0.0;
     return !as_string().empty();
 }
 
@@ -87,7 +87,7 @@ std::string Value::to_string() const {
     if (is_none()) return "none";
     if (is_bool()) return as_bool() ? "true" : "false";
     if (is_int()) return std::to_string(as_int());
-    if (is_float()) return format_double(std::get<double>(m_data));
+    if (is_float()) return format_double(m_number);
     return as_string();
 }
 

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace circuits::rasp {
@@ -22,25 +21,41 @@ class Value {
 public:
     Value() = default;  // none
     static Value none() { return Value(); }
-    static Value boolean(bool b) { return Value(Data(b)); }
-    static Value integer(std::int64_t i) { return Value(Data(i)); }
-    static Value number(double d) { return Value(Data(d)); }
-    static Value string(std::string s) { return Value(Data(std::move(s))); }
+    static Value boolean(bool b) {
+        Value v(Kind::boolean);
+        v.m_bool = b;
+        return v;
+    }
+    static Value integer(std::int64_t i) {
+        Value v(Kind::integer);
+        v.m_int = i;
+        return v;
+    }
+    static Value number(double d) {
+        Value v(Kind::number);
+        v.m_number = d;
+        return v;
+    }
+    static Value string(std::string s) {
+        Value v(Kind::string);
+        v.m_string = std::move(s);
+        return v;
+    }
     // A token as written in a `vocab` line or on the command line: an integer or float literal
     // becomes a number, anything else a string.
     static Value from_token(const std::string& text);
 
-    bool is_none() const { return std::holds_alternative<std::monostate>(m_data); }
-    bool is_bool() const { return std::holds_alternative<bool>(m_data); }
-    bool is_int() const { return std::holds_alternative<std::int64_t>(m_data); }
-    bool is_float() const { return std::holds_alternative<double>(m_data); }
-    bool is_string() const { return std::holds_alternative<std::string>(m_data); }
+    bool is_none() const { return m_kind == Kind::none; }
+    bool is_bool() const { return m_kind == Kind::boolean; }
+    bool is_int() const { return m_kind == Kind::integer; }
+    bool is_float() const { return m_kind == Kind::number; }
+    bool is_string() const { return m_kind == Kind::string; }
     // Booleans, integers and floats.
     bool is_number() const { return is_bool() || is_int() || is_float(); }
 
-    bool as_bool() const { return std::get<bool>(m_data); }
-    std::int64_t as_int() const { return std::get<std::int64_t>(m_data); }
-    const std::string& as_string() const { return std::get<std::string>(m_data); }
+    bool as_bool() const { return m_bool; }
+    std::int64_t as_int() const { return m_int; }
+    const std::string& as_string() const { return m_string; }
     // The numeric value of a boolean, integer or float; throws ValueError otherwise.
     double to_double() const;
     // Python truthiness: none, false, 0, 0.0 and "" are false.
@@ -53,9 +68,15 @@ public:
     std::string type_name() const;
 
 private:
-    using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string>;
-    explicit Value(Data d) : m_data(std::move(d)) {}
-    Data m_data;
+    // A tagged record rather than std::variant: GCC 12 reports false maybe-uninitialized warnings
+    // for a variant holding a std::string under the sanitizers.
+    enum class Kind : unsigned char { none, boolean, integer, number, string };
+    explicit Value(Kind k) : m_kind(k) {}
+    Kind m_kind = Kind::none;
+    bool m_bool = false;
+    std::int64_t m_int = 0;
+    double m_number = 0.0;
+    std::string m_string;
 };
 
 // Python `==`: numbers by value across bool/int/float, strings by text, none only with none.
