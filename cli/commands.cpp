@@ -9,6 +9,8 @@ const std::vector<Command>& commands() {
         run_command(),
         planted_command(),
         analyze_command(),
+        compile_command(),
+        eval_command(),
     };
     return all;
 }

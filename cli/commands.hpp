@@ -9,5 +9,7 @@ Command inspect_command();
 Command run_command();
 Command planted_command();
 Command analyze_command();
+Command compile_command();
+Command eval_command();
 
 }  // namespace circuits::cli
