@@ -102,10 +102,32 @@ std::string composition_heatmap(const ReportContext& ctx, const Composition& c) 
     std::string caption = "<b>" + std::string(composition_name(c.kind)) + "</b> (<code>/composition/" + c.kind +
                           "</code>), raw scores ||X Y||_F / (||X||_F ||Y||_F)";
     if (c.baseline_mean)
-        caption += "; random baseline " + format_number(*c.baseline_mean) +
-                   (c.baseline_std ? " ± " + format_number(*c.baseline_std) : std::string());
+        caption += "; random baseline " + escape_html(format_number(*c.baseline_mean)) +
+                   (c.baseline_std ? " ± " + escape_html(format_number(*c.baseline_std)) : std::string());
     caption += c.z ? "; hover for raw − baseline and z." : "; hover for raw − baseline.";
-    return "<figure>" + svg_heatmap(hm) + "<figcaption>" + escape_html(caption) + "</figcaption></figure>\n";
+    return "<figure>" + svg_heatmap(hm) + "<figcaption>" + caption + "</figcaption></figure>\n";
+}
+
+// One paragraph: the model's shape, origin, size and the weight processing the analyses applied.
+std::string overview(const ReportContext& ctx) {
+    std::string out = "<p id=\"overview\">";
+    if (ctx.model) {
+        const auto& c = ctx.model->cfg;
+        out += std::to_string(c.n_layers) + " layers × " + std::to_string(c.n_heads) + " heads, d_model " +
+               std::to_string(c.d_model) + ", d_head " + std::to_string(c.d_head) + ", d_vocab " +
+               std::to_string(c.d_vocab) + ", n_ctx " + std::to_string(c.n_ctx) + "; origin <b>" +
+               escape_html(c.origin) + "</b>; " + std::to_string(ctx.model->parameter_count()) + " parameters";
+        if (!ctx.model->program_source.empty()) out += "; compiled from a <a href=\"#program-source\">RASP program</a>";
+    } else {
+        out += std::to_string(ctx.n_layers) + " layers × " + std::to_string(ctx.n_heads) + " heads (model file not read)";
+    }
+    const std::string processing = ctx.results.root_string("weight_processing");
+    if (!processing.empty()) out += "; weight processing: <code>" + escape_html(processing) + "</code>";
+    const std::string passes = ctx.results.root_string("passes");
+    if (!passes.empty()) out += "; passes: <code>" + escape_html(passes) + "</code>";
+    out += ".</p>\n";
+    for (const auto& n : ctx.notes) out += note(n);
+    return out;
 }
 
 std::string model_section(const ReportContext& ctx) {
@@ -143,7 +165,7 @@ std::string model_section(const ReportContext& ctx) {
     row("weight processing in the model file", stored.empty() ? "none" : stored);
     row("weight processing applied by the analyses", processing.empty() ? "(not recorded)" : processing);
     if (!m.output_sop.empty()) row("output s-op", m.output_sop);
-    out += html_table({"", ""}, rows, "model-config");
+    out += html_table({"field", "value"}, rows, "model-config");
     if (!m.residual_labels.empty()) {
         out += "<h3>Residual stream labels (" + std::to_string(m.residual_labels.size()) + ")</h3>\n<p id=\"residual-labels\">";
         for (size_t i = 0; i < m.residual_labels.size() && i < kMaxResidualLabels; ++i)
@@ -166,29 +188,27 @@ std::string results_section(const ReportContext& ctx) {
     std::string groups;
     for (const auto& g : ctx.results.groups()) groups += (groups.empty() ? "" : ", ") + g;
     rows.push_back({{"groups present", ""}, {escape_html(groups.empty() ? "(none)" : groups), ""}});
-    out += html_table({"attribute", "value"}, rows, "results-attributes");
-    for (const auto& n : ctx.notes) out += note(n);
-    return out;
+    return out + html_table({"attribute", "value"}, rows, "results-attributes");
 }
 
 std::string classes_section(const ReportContext& ctx) {
-    std::string out = "<h2 id=\"classified\">Classified heads</h2>\n";
+    std::string out = "<h2 id=\"classified\">Classified heads</h2>\n<table id=\"classes\">\n<thead><tr><th>class</th>"
+                      "<th>heads</th><th>rule</th></tr></thead>\n<tbody>\n";
     for (const auto& c : ctx.classes) {
-        out += "<h3>" + escape_html(c.label) + " heads</h3>\n";
+        out += "<tr><th>" + escape_html(c.label) + "</th>";
         if (!c.present) {
-            out += note("Not in the results file (" + c.dataset + " absent: induction pass not run).");
+            out += "<td colspan=\"2\" class=\"note\">" +
+                   escape_html("not in the results file (" + c.dataset + " absent: induction pass not run)") +
+                   "</td></tr>\n";
             continue;
         }
-        if (!c.rule.empty()) out += "<p>Rule: <code>" + escape_html(c.rule) + "</code></p>\n";
-        if (c.heads.empty()) {
-            out += "<p id=\"class-" + c.key + "\">none</p>\n";
-            continue;
-        }
-        out += "<ul class=\"heads\" id=\"class-" + c.key + "\">";
-        for (const auto& [l, h] : c.heads) out += "<li>" + head_link(l, h) + "</li>";
-        out += "</ul>\n";
+        out += "<td id=\"class-" + c.key + "\">";
+        if (c.heads.empty()) out += "none";
+        for (size_t i = 0; i < c.heads.size(); ++i)
+            out += (i ? ", " : "") + head_link(c.heads[i].first, c.heads[i].second);
+        out += "</td><td>" + (c.rule.empty() ? std::string() : "<code>" + escape_html(c.rule) + "</code>") + "</td></tr>\n";
     }
-    return out;
+    return out + "</tbody>\n</table>\n";
 }
 
 std::string path_section(const ReportContext& ctx) {
@@ -312,13 +332,11 @@ std::string render_index(const ReportContext& ctx) {
     const std::string model_name =
         ctx.model_path.empty() ? ctx.results.path() : std::filesystem::path(ctx.model_path).filename().string();
     std::string body = "<h1>circuits report: " + escape_html(model_name) + "</h1>\n";
-    body += "<nav><a href=\"#model\">model</a><a href=\"#classified\">classified heads</a><a href=\"#scores\">scores</a>"
-            "<a href=\"#composition\">composition</a><a href=\"#path\">path expansion</a><a href=\"#heads\">head pages</a>"
-            "<a href=\"summary.md\">summary.md</a></nav>\n";
-    body += model_section(ctx);
-    body += results_section(ctx);
+    body += "<nav><a href=\"#classified\">classified heads</a><a href=\"#scores\">scores</a>"
+            "<a href=\"#composition\">composition</a><a href=\"#path\">path expansion</a><a href=\"#model\">model</a>"
+            "<a href=\"#results\">results file</a><a href=\"#heads\">head pages</a><a href=\"summary.md\">summary.md</a></nav>\n";
+    body += overview(ctx);
     body += classes_section(ctx);
-
     body += "<h2 id=\"scores\">Per-head scores</h2>\n";
     if (ctx.scores.empty()) body += note("No per-head scores in the results file (induction, eigen, circuits passes not run).");
     for (const char* key : {"prev_token", "induction", "ov_copying"})
@@ -339,6 +357,8 @@ std::string render_index(const ReportContext& ctx) {
         body += "</div>\n";
     }
     body += path_section(ctx);
+    body += model_section(ctx);
+    body += results_section(ctx);
     body += probe_section(ctx);
     body += training_section(ctx);
     body += all_heads(ctx);

@@ -202,7 +202,7 @@ std::string svg_heatmap(const Heatmap& h) {
                             "</text>";
             out += link ? "<a href=\"" + escape_html(h.links[i]) + "\">" + cell_svg + "</a>" : "<g>" + cell_svg + "</g>";
         }
-    out += colour_bar(h.scale, left, top + grid_h + 8, std::min(200.0, std::max(120.0, grid_w)));
+    out += colour_bar(h.scale, left, top + grid_h + 8, std::min(240.0, std::max(180.0, grid_w)));
     return out + "</svg>\n";
 }
 
