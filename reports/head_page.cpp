@@ -12,6 +12,7 @@ namespace {
 
 constexpr int kSkipTrigramColumns = 3;  // destinations and outputs shown per source
 constexpr int kMaxSkipTrigramRows = 15;
+constexpr Eigen::Index kMaxPositions = 64;  // positional QK heatmap: first positions only
 
 std::string head_link(int l, int h) {
     return "<a href=\"" + head_page_name(l, h) + "\">" + head_name(l, h) + "</a>";
@@ -67,29 +68,42 @@ std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool out
 // queries whose top-k keys contain the source (ranked by that attention logit), outputs the source's
 // OV row.
 std::string skip_trigrams(const ReportContext& ctx, const TopTable& qk, const std::optional<TopTable>& ov) {
+    // Pass 1: each key token's largest attention logit over the queries listing it; O(rows k).
+    std::int64_t max_token = -1;
+    for (auto t : qk.tokens) max_token = std::max(max_token, t);
+    std::vector<double> best(static_cast<size_t>(max_token + 1), -INFINITY);
+    for (int q = 0; q < qk.rows; ++q)
+        for (int j = 0; j < qk.k; ++j) {
+            const auto s = qk.token(q, j);
+            const double v = qk.value(q, j);
+            if (s >= 0 && std::isfinite(v)) best[static_cast<size_t>(s)] = std::max(best[static_cast<size_t>(s)], v);
+        }
+    std::vector<std::int64_t> sources;
+    for (size_t s = 0; s < best.size(); ++s)
+        if (std::isfinite(best[s])) sources.push_back(static_cast<std::int64_t>(s));
+    std::stable_sort(sources.begin(), sources.end(), [&](auto a, auto b) { return best[size_t(a)] > best[size_t(b)]; });
+    const size_t n = std::min<size_t>(sources.size(), static_cast<size_t>(std::min(kMaxSkipTrigramRows, ctx.options.max_token_rows)));
+    sources.resize(n);
+    // Pass 2: the destinations of the chosen sources only.
     struct Dest {
         double value;
         int query;
     };
     std::map<std::int64_t, std::vector<Dest>> by_source;
+    for (auto s : sources) by_source[s];
     for (int q = 0; q < qk.rows; ++q)
         for (int j = 0; j < qk.k; ++j) {
-            const auto s = qk.token(q, j);
+            const auto it = by_source.find(qk.token(q, j));
             const double v = qk.value(q, j);
-            if (s >= 0 && std::isfinite(v)) by_source[s].push_back({v, q});
+            if (it != by_source.end() && std::isfinite(v)) it->second.push_back({v, q});
         }
-    std::vector<std::pair<double, std::int64_t>> sources;
-    for (auto& [s, dests] : by_source) {
+    for (auto& [s, dests] : by_source)
         std::stable_sort(dests.begin(), dests.end(), [](const Dest& a, const Dest& b) { return a.value > b.value; });
-        sources.emplace_back(dests.front().value, s);
-    }
-    std::stable_sort(sources.begin(), sources.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    const size_t n = std::min<size_t>(sources.size(), static_cast<size_t>(std::min(kMaxSkipTrigramRows, ctx.options.max_token_rows)));
     if (n == 0) return note("No finite entries in the QK table.");
     std::string out = "<table id=\"skip-trigrams\">\n<thead><tr><th>source (key)</th><th>…</th><th>destinations (query; "
                       "attention logit)</th><th>→</th><th>outputs (logit effect)</th></tr></thead>\n<tbody>\n";
     for (size_t i = 0; i < n; ++i) {
-        const auto s = sources[i].second;
+        const auto s = sources[i];
         const auto& dests = by_source[s];
         out += "<tr><th>" + token_html(ctx.token(s)) + "</th><td>…</td><td>";
         for (size_t d = 0; d < dests.size() && d < kSkipTrigramColumns; ++d)
@@ -191,8 +205,8 @@ std::string positional_heatmap(const ReportContext& ctx, int layer, int head) {
     if (!m) return note("No positional QK circuit in the results file (/circuits/qk_pos absent).");
     Heatmap hm;
     hm.id = "qk-pos";
-    hm.rows = static_cast<int>(m->rows());
-    hm.cols = static_cast<int>(m->cols());
+    hm.rows = static_cast<int>(std::min<Eigen::Index>(m->rows(), kMaxPositions));
+    hm.cols = static_cast<int>(std::min<Eigen::Index>(m->cols(), kMaxPositions));
     hm.row_axis = "query position";
     hm.col_axis = "key position";
     double max_abs = 0.0;
@@ -210,7 +224,9 @@ std::string positional_heatmap(const ReportContext& ctx, int layer, int head) {
     hm.scale.legend = "attention logit";
     return "<figure>" + svg_heatmap(hm) +
            "<figcaption>Positional QK circuit (W_pos W_Q)(W_pos W_K)^T / attn_scale on the first " +
-           std::to_string(hm.rows) + " positions (<code>/circuits/qk_pos</code>).</figcaption></figure>\n";
+           std::to_string(hm.rows) + " positions" +
+           (m->rows() > kMaxPositions ? " (of " + std::to_string(m->rows()) + " in the file)" : std::string()) +
+           " (<code>/circuits/qk_pos</code>).</figcaption></figure>\n";
 }
 
 }  // namespace

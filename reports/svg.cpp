@@ -39,6 +39,7 @@ double luminance(Rgb c) { return (0.2126 * c.r + 0.7152 * c.g + 0.0722 * c.b) / 
 // Approximate width of a label in px at the 11px font used for axis labels.
 constexpr double kCharWidth = 6.5;
 constexpr size_t kMaxLabelChars = 24;
+constexpr long kCompactCells = 2500;  // heatmaps with more cells drop links and borders
 
 size_t utf8_length(const std::string& s) {
     size_t n = 0;
@@ -177,6 +178,8 @@ std::string svg_heatmap(const Heatmap& h) {
                label_text(h.row_labels[static_cast<size_t>(r)]) + "</text>";
 
     const bool numbers = h.show_values && cell >= 30.0;
+    // Large grids: no links or cell borders, so that pages stay a few MB at most.
+    const bool compact = static_cast<long>(h.rows) * h.cols > kCompactCells;
     for (int r = 0; r < h.rows; ++r)
         for (int c = 0; c < h.cols; ++c) {
             const size_t i = static_cast<size_t>(r) * static_cast<size_t>(h.cols) + static_cast<size_t>(c);
@@ -186,20 +189,25 @@ std::string svg_heatmap(const Heatmap& h) {
             std::string title;
             if (i < h.titles.size() && !h.titles[i].empty()) title = h.titles[i];
             else {
-                const std::string rl = static_cast<size_t>(r) < h.row_labels.size() ? h.row_labels[static_cast<size_t>(r)] : std::to_string(r);
-                const std::string cl = static_cast<size_t>(c) < h.col_labels.size() ? h.col_labels[static_cast<size_t>(c)] : std::to_string(c);
-                title = rl + ", " + cl + ": " + format_number(v);
+                const auto ur = static_cast<size_t>(r), uc = static_cast<size_t>(c);
+                title = (ur < h.row_labels.size() ? h.row_labels[ur] : std::to_string(r)) + ", " +
+                        (uc < h.col_labels.size() ? h.col_labels[uc] : std::to_string(c)) + ": " + format_number(v);
             }
-            const bool link = i < h.links.size() && !h.links[i].empty();
-            std::string cell_svg = "<title>" + escape_html(title) + "</title><rect x=\"" + px(left + c * cell) +
-                                   "\" y=\"" + px(top + r * cell) + "\" width=\"" + px(cell) + "\" height=\"" +
-                                   px(cell) + "\" fill=\"" + css_colour(fill) + "\" stroke=\"#fff\" stroke-width=\"" +
+            const std::string rect = "<rect x=\"" + px(left + c * cell) + "\" y=\"" + px(top + r * cell) +
+                                     "\" width=\"" + px(cell) + "\" height=\"" + px(cell) + "\" fill=\"" +
+                                     css_colour(fill) + "\"";
+            if (compact) {
+                out += rect + "><title>" + escape_html(title) + "</title></rect>";
+                continue;
+            }
+            std::string cell_svg = "<title>" + escape_html(title) + "</title>" + rect + " stroke=\"#fff\" stroke-width=\"" +
                                    (cell >= 12 ? "1" : "0.3") + "\"/>";
             if (numbers && defined)
                 cell_svg += "<text x=\"" + px(left + (c + 0.5) * cell) + "\" y=\"" + px(top + (r + 0.5) * cell + 3.5) +
                             "\" font-size=\"" + px(std::min(11.0, cell * 0.28)) + "\" text-anchor=\"middle\" fill=\"" +
                             (luminance(fill) > 0.5 ? "#000" : "#fff") + "\">" + escape_html(format_number(v)) +
                             "</text>";
+            const bool link = i < h.links.size() && !h.links[i].empty();
             out += link ? "<a href=\"" + escape_html(h.links[i]) + "\">" + cell_svg + "</a>" : "<g>" + cell_svg + "</g>";
         }
     out += colour_bar(h.scale, left, top + grid_h + 8, std::min(240.0, std::max(180.0, grid_w)));

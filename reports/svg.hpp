@@ -28,7 +28,8 @@ struct ColourScale {
     std::string legend;  // text beside the colour bar, e.g. "raw − baseline"
 };
 
-// A colour-scaled grid. values is row-major [rows, cols]; NaN cells are grey ("undefined").
+// A colour-scaled grid. values is row-major [rows, cols]; NaN cells are grey ("undefined"). Grids of
+// more than 2500 cells are drawn compactly: no links, no cell borders, no numbers.
 struct Heatmap {
     std::string id;  // the <svg> element's id (unique in the page)
     int rows = 0, cols = 0;

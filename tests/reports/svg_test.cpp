@@ -97,3 +97,16 @@ TEST_CASE("svg: eigenvalue plot scales points into the unit circle") {
     CHECK(circles[1]->find_all("title").front()->text_content() == "λ = 2 + 0i, |λ| = 2");
     CHECK(circles[2]->find_all("title").front()->text_content() == "λ = -1 + 1i, |λ| = 1.414");
 }
+
+TEST_CASE("svg: large heatmaps are compact: no links or borders, every cell still has its title") {
+    Heatmap h;
+    h.id = "big";
+    h.rows = h.cols = 60;
+    for (int i = 0; i < 3600; ++i) h.values.push_back(i / 3600.0), h.links.push_back("x.html");
+    const auto svg = svg_heatmap(h);
+    const auto doc = parse(svg);
+    CHECK(doc.root->find_all("a").empty());
+    CHECK(doc.root->find_all("title").size() == 3600);
+    CHECK(svg.find("stroke=\"#fff\"") == std::string::npos);
+    CHECK(svg.size() < 3600 * 140);
+}
