@@ -12,7 +12,7 @@ namespace {
 
 constexpr int kSkipTrigramColumns = 3;  // destinations and outputs shown per source
 constexpr int kMaxSkipTrigramRows = 15;
-constexpr Eigen::Index kMaxPositions = 64;  // positional QK heatmap: first positions only
+constexpr Eigen::Index kMaxPositions = 32;  // positional QK heatmap: first positions only
 
 std::string head_link(int l, int h) {
     return "<a href=\"" + head_page_name(l, h) + "\">" + head_name(l, h) + "</a>";
@@ -45,7 +45,7 @@ std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool out
         out += "<p>Showing " + std::to_string(rows.size()) + " of " + std::to_string(t.rows) + " " + row_title +
                "s: those with the largest top-1 value.</p>\n";
     if (k < t.k) out += "<p>First " + std::to_string(k) + " of " + std::to_string(t.k) + " columns.</p>\n";
-    out += "<table id=\"" + id + "\">\n<thead><tr><th>" + escape_html(row_title) + "</th>";
+    out += "<div class=\"scroll\"><table id=\"" + id + "\">\n<thead><tr><th>" + escape_html(row_title) + "</th>";
     for (int j = 0; j < k; ++j) out += "<th>" + std::to_string(j + 1) + "</th>";
     out += "</tr></thead>\n<tbody>\n";
     for (int r : rows) {
@@ -61,7 +61,7 @@ std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool out
         }
         out += "</tr>\n";
     }
-    return out + "</tbody>\n</table>\n";
+    return out + "</tbody>\n</table></div>\n";
 }
 
 // Skip-trigrams "[source] … [destination] → [output]" from the two tables: destinations are the
@@ -217,7 +217,7 @@ std::string positional_heatmap(const ReportContext& ctx, int layer, int head) {
             const double v = (*m)(i, j);
             hm.values.push_back(v);
             if (std::isfinite(v)) max_abs = std::max(max_abs, std::abs(v));
-            hm.titles.push_back("query pos " + std::to_string(i) + ", key pos " + std::to_string(j) + ": " + format_number(v));
+            hm.titles.push_back("query " + std::to_string(i) + ", key " + std::to_string(j) + ": " + format_number(v));
         }
     hm.scale.diverging = true;
     hm.scale.half_width = max_abs > 0 ? max_abs : 1.0;
@@ -268,7 +268,7 @@ std::string render_head_page(const ReportContext& ctx, int layer, int head) {
         if (copying) plot.caption_line = "copying score " + format_number(*copying);
         body += "<figure>" + svg_eigenvalue_plot(plot) +
                 "<figcaption>Eigenvalues of the OV circuit W_E OV W_U (the non-zero ones, from the d_head × d_head "
-                "core), with the unit circle. Mostly positive real eigenvalues: the head copies.</figcaption></figure>\n";
+                "core), with the unit circle. A copying head's eigenvalues are mostly positive reals.</figcaption></figure>\n";
     } else {
         body += note("No OV eigenvalues in the results file (/eigen/ov_eigenvalues_re absent).");
     }

@@ -156,6 +156,7 @@ svg text { font-family: system-ui, sans-serif; }
 .badge { display: inline-block; font-size: 0.8em; padding: 0 0.5em; border-radius: 8px; background: #e3ecfa;
          margin-right: 0.4em; }
 ul.heads li { margin: 0.1em 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 )";
 
 }  // namespace

@@ -39,7 +39,7 @@ double luminance(Rgb c) { return (0.2126 * c.r + 0.7152 * c.g + 0.0722 * c.b) / 
 // Approximate width of a label in px at the 11px font used for axis labels.
 constexpr double kCharWidth = 6.5;
 constexpr size_t kMaxLabelChars = 24;
-constexpr long kCompactCells = 2500;  // heatmaps with more cells drop links and borders
+constexpr long kCompactCells = 1000;  // heatmaps with more cells drop links and borders
 
 size_t utf8_length(const std::string& s) {
     size_t n = 0;

@@ -29,7 +29,7 @@ struct ColourScale {
 };
 
 // A colour-scaled grid. values is row-major [rows, cols]; NaN cells are grey ("undefined"). Grids of
-// more than 2500 cells are drawn compactly: no links, no cell borders, no numbers.
+// more than 1000 cells are drawn compactly: no links, no cell borders, no numbers.
 struct Heatmap {
     std::string id;  // the <svg> element's id (unique in the page)
     int rows = 0, cols = 0;
