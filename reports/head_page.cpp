@@ -20,50 +20,6 @@ std::string head_link(int l, int h) {
 
 std::string value_span(double v) { return "<span class=\"val\">" + escape_html(format_number(v)) + "</span>"; }
 
-// Rows of a top-k table to show: all of them in token order for small vocabularies, else the
-// max_rows rows with the largest top-1 value.
-std::vector<int> rows_to_show(const TopTable& t, int max_rows) {
-    std::vector<int> rows(static_cast<size_t>(t.rows));
-    for (int r = 0; r < t.rows; ++r) rows[static_cast<size_t>(r)] = r;
-    if (t.rows <= max_rows || t.k == 0) return rows;
-    auto key = [&](int r) {
-        const double v = t.value(r, 0);
-        return std::isfinite(v) ? v : -INFINITY;
-    };
-    std::stable_sort(rows.begin(), rows.end(), [&](int a, int b) { return key(a) > key(b); });
-    rows.resize(static_cast<size_t>(max_rows));
-    return rows;
-}
-
-// A top-k table; `output_vocab`: the listed tokens index vocab_out (OV) rather than vocab (QK).
-std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool output_vocab, const std::string& id,
-                           const std::string& row_title) {
-    const int k = std::min(t.k, ctx.options.max_top_k);
-    const auto rows = rows_to_show(t, ctx.options.max_token_rows);
-    std::string out;
-    if (static_cast<int>(rows.size()) < t.rows)
-        out += "<p>Showing " + std::to_string(rows.size()) + " of " + std::to_string(t.rows) + " " + row_title +
-               "s: those with the largest top-1 value.</p>\n";
-    if (k < t.k) out += "<p>First " + std::to_string(k) + " of " + std::to_string(t.k) + " columns.</p>\n";
-    out += "<div class=\"scroll\"><table id=\"" + id + "\">\n<thead><tr><th>" + escape_html(row_title) + "</th>";
-    for (int j = 0; j < k; ++j) out += "<th>" + std::to_string(j + 1) + "</th>";
-    out += "</tr></thead>\n<tbody>\n";
-    for (int r : rows) {
-        out += "<tr id=\"" + id + "-" + std::to_string(r) + "\"><th>" + token_html(ctx.token(r)) + "</th>";
-        for (int j = 0; j < k; ++j) {
-            const auto tok = t.token(r, j);
-            if (tok < 0) {
-                out += "<td></td>";
-                continue;
-            }
-            out += "<td>" + token_html(output_vocab ? ctx.token_out(tok) : ctx.token(tok)) + value_span(t.value(r, j)) +
-                   "</td>";
-        }
-        out += "</tr>\n";
-    }
-    return out + "</tbody>\n</table></div>\n";
-}
-
 // Skip-trigrams "[source] … [destination] → [output]" from the two tables: destinations are the
 // queries whose top-k keys contain the source (ranked by that attention logit), outputs the source's
 // OV row.

@@ -291,6 +291,14 @@ std::string path_section(const ReportContext& ctx) {
     return out;
 }
 
+std::string bigram_section(const ReportContext& ctx) {
+    const auto t = ctx.results.bigram();
+    if (!t) return "";
+    return "<h3 id=\"bigram\">Direct path (bigram): top next tokens</h3>\n<p>Rows of W_E W_U "
+           "(<code>/bigram/top_tokens</code>, <code>top_logits</code>): the output tokens the direct path favours "
+           "after each input token.</p>\n" + top_table_html(ctx, *t, true, "bigram-top", "input token");
+}
+
 std::string probe_section(const ReportContext& ctx) {
     if (!ctx.probe) return "";
     std::string out = "<h2 id=\"probe\">Probe sequence</h2>\n<p>Each head page shows the attention pattern on this "
@@ -357,6 +365,7 @@ std::string render_index(const ReportContext& ctx) {
         body += "</div>\n";
     }
     body += path_section(ctx);
+    body += bigram_section(ctx);
     body += model_section(ctx);
     body += results_section(ctx);
     body += probe_section(ctx);

@@ -62,6 +62,11 @@ std::string render_summary(const ReportContext& ctx);
 
 // Shared pieces of the pages.
 std::string token_html(const std::string& token);  // <span class="tok" title="...">…</span>, escaped
+// A top-k table with element id `id` and rows `id`-ROW: every row for small vocabularies, else the
+// options.max_token_rows rows with the largest top-1 value; `output_vocab`: the listed tokens index
+// vocab_out (OV, bigram) rather than vocab (QK).
+std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool output_vocab, const std::string& id,
+                           const std::string& row_title);
 
 // Charts of a model file's /training group: every numeric dataset whose first dimension is the number
 // of steps (from /training/steps or /training/step; else the index) becomes a line chart with one

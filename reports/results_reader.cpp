@@ -197,6 +197,20 @@ std::optional<TopTable> ResultsReader::top_table(const std::string& tokens, cons
     return t;
 }
 
+std::optional<TopTable> ResultsReader::bigram() const {
+    const std::string tokens = "/bigram/top_tokens", values = "/bigram/top_logits";
+    if (!has(tokens) || !has(values)) return std::nullopt;
+    const auto dt = m_file.dims(tokens), dv = m_file.dims(values);
+    if (dt.size() != 2) throw Error(m_file.where(tokens) + ": shape " + dims_text(dt) + ", expected [d_vocab, k]");
+    if (dt != dv) throw Error(m_file.where(values) + ": shape " + dims_text(dv) + " differs from " + tokens + " " + dims_text(dt));
+    TopTable t;
+    t.rows = static_cast<int>(dt[0]);
+    t.k = static_cast<int>(dt[1]);
+    t.tokens = m_file.read_int(tokens).data;
+    t.values = m_file.read_float(values).data;
+    return t;
+}
+
 std::optional<Matrix> ResultsReader::head_square(const std::string& dataset, int layer, int head) const {
     if (!has(dataset)) return std::nullopt;
     check_leading(dataset, 4);

@@ -95,6 +95,8 @@ public:
     // ov_top_values; nullopt when either is absent.
     std::optional<TopTable> top_table(const std::string& tokens, const std::string& values, int layer,
                                       int head) const;
+    // The direct path's table /bigram/top_tokens, top_logits [d_vocab, k]; nullopt when absent.
+    std::optional<TopTable> bigram() const;
     // One head's [P, P] slice of an [L, H, P, P] dataset.
     std::optional<Matrix> head_square(const std::string& dataset, int layer, int head) const;
     // One head's OV eigenvalues from /eigen/ov_eigenvalues_re and _im.

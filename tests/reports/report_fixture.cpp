@@ -75,6 +75,11 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
             if (colon != std::string::npos && label.substr(colon + 1) == old_vocab[t] && label.substr(0, colon) != "pos")
                 label = label.substr(0, colon + 1) + m.vocab[t];
         }
+    if (!o.program_source.empty()) {
+        m.program_source = o.program_source;
+        m.output_sop = "out";
+        m.cfg.origin = "compiled";
+    }
     f.model_path = dir.file("model.h5");
     f.results_path = dir.file("results.h5");
     if (o.write_model) write_model_h5(m, f.model_path);

@@ -16,6 +16,7 @@ struct ReportFixtureOptions {
     bool write_model = true;  // false: the results name a model file that does not exist
     int top_k = 4;
     int qk_positions = 8;  // P of /circuits/qk_pos
+    std::string program_source;  // set: the model is marked compiled with this program
 };
 
 struct ReportFixture {

@@ -211,6 +211,26 @@ TEST_CASE("report: token strings with <, &, quotes, newlines and non-ASCII rende
     CHECK(read_file(out / "summary.md").find("`" + f.model_path + "`") != std::string::npos);
 }
 
+TEST_CASE("report: compiled models show their program source; the bigram table uses the output vocabulary") {
+    test::TempDir dir;
+    test::ReportFixtureOptions o;
+    o.program_source = "# copy <x> & \"y\"\nout = select(tokens, tokens, ==)\n";
+    const auto f = test::make_report_fixture(dir, o);
+    const auto out = dir.path() / "report";
+    reports::write_report(f.results_path, out.string());
+    const auto index = page(out / "index.html");
+    REQUIRE(index.root->find_id("program-source") != nullptr);
+    CHECK(index.root->find_id("program-source")->text_content() == o.program_source);
+    CHECK(index.root->find_id("overview")->text_content().find("origin compiled") != std::string::npos);
+    CHECK(index.root->find_id("model-config")->text_content().find("output s-op") != std::string::npos);
+    // Bigram: W_E W_U of the planted model is zero, so every row lists tokens 0.. in order with logit 0.
+    const auto* row = index.root->find_id("bigram-top-2");
+    REQUIRE(row != nullptr);
+    CHECK(row->find_all("th").front()->text_content() == reports::display_token(test::awkward_vocab()[2]));
+    CHECK(row->find_all("td").front()->text_content() == "<BOS>0");
+    CHECK(read_file(out / "summary.md").find("compiled from a RASP program") != std::string::npos);
+}
+
 TEST_CASE("report: works on a results file with any subset of groups") {
     const std::vector<std::set<std::string>> subsets = {
         {}, {"induction"}, {"circuits"}, {"eigen"}, {"composition", "path"}, {"bigram", "circuits", "induction"}};
