@@ -18,11 +18,47 @@ std::string head_link(int l, int h) {
     return "<a href=\"" + head_page_name(l, h) + "\">" + head_name(l, h) + "</a>";
 }
 
-std::string value_span(double v) { return "<span class=\"val\">" + escape_html(format_number(v)) + "</span>"; }
+// One row "[source] … [destinations] → [outputs]"; dests are (value, query token), best first.
+std::string skip_trigram_row(const ReportContext& ctx, std::int64_t source,
+                             const std::vector<std::pair<double, std::int64_t>>& dests, const std::optional<TopTable>& ov) {
+    std::string out = "<tr id=\"skip-trigram-" + std::to_string(source) + "\"><th>" + token_html(ctx.token(source)) +
+                      "</th><td>…</td><td>";
+    for (size_t d = 0; d < dests.size() && d < kSkipTrigramColumns; ++d)
+        out += token_html(ctx.token(dests[d].second)) + value_span(dests[d].first) + " ";
+    out += "</td><td>→</td><td>";
+    if (ov && source < ov->rows) {
+        for (int j = 0; j < ov->k && j < kSkipTrigramColumns; ++j) {
+            const auto o = ov->token(static_cast<int>(source), j);
+            if (o >= 0) out += token_html(ctx.token_out(o)) + value_span(ov->value(static_cast<int>(source), j)) + " ";
+        }
+    } else {
+        out += "—";
+    }
+    return out + "</td></tr>\n";
+}
 
-// Skip-trigrams "[source] … [destination] → [output]" from the two tables: destinations are the
-// queries whose top-k keys contain the source (ranked by that attention logit), outputs the source's
-// OV row.
+const char* const kSkipTrigramHeader =
+    "<table id=\"skip-trigrams\">\n<thead><tr><th>source (key)</th><th>…</th><th>destinations (query; attention "
+    "logit)</th><th>→</th><th>outputs (logit effect)</th></tr></thead>\n<tbody>\n";
+
+// Skip-trigrams "[source] … [destination] → [output]" from the results' destination table
+// (/circuits/skip_trigram_dest_*: the top queries of each QK column): the sources with the largest
+// top destination logit, each with its top OV outputs.
+std::string skip_trigrams_from_file(const ReportContext& ctx, const TopTable& dest, const std::optional<TopTable>& ov) {
+    const int n = std::min({kMaxSkipTrigramRows, ctx.options.max_token_rows, dest.rows});
+    const auto rows = rows_to_show(dest, n);
+    std::string out = kSkipTrigramHeader;
+    for (int s : rows) {
+        std::vector<std::pair<double, std::int64_t>> dests;
+        for (int j = 0; j < dest.k; ++j)
+            if (dest.token(s, j) >= 0) dests.emplace_back(dest.value(s, j), dest.token(s, j));
+        out += skip_trigram_row(ctx, s, dests, ov);
+    }
+    return out + "</tbody>\n</table>\n";
+}
+
+// Without that table: destinations are the queries whose top-k keys contain the source (ranked by
+// that attention logit), an approximation limited to the QK rows' top-k.
 std::string skip_trigrams(const ReportContext& ctx, const TopTable& qk, const std::optional<TopTable>& ov) {
     // Pass 1: each key token's largest attention logit over the queries listing it; O(rows k).
     std::int64_t max_token = -1;
@@ -56,22 +92,12 @@ std::string skip_trigrams(const ReportContext& ctx, const TopTable& qk, const st
     for (auto& [s, dests] : by_source)
         std::stable_sort(dests.begin(), dests.end(), [](const Dest& a, const Dest& b) { return a.value > b.value; });
     if (n == 0) return note("No finite entries in the QK table.");
-    std::string out = "<table id=\"skip-trigrams\">\n<thead><tr><th>source (key)</th><th>…</th><th>destinations (query; "
-                      "attention logit)</th><th>→</th><th>outputs (logit effect)</th></tr></thead>\n<tbody>\n";
+    std::string out = kSkipTrigramHeader;
     for (size_t i = 0; i < n; ++i) {
         const auto s = sources[i];
-        const auto& dests = by_source[s];
-        out += "<tr><th>" + token_html(ctx.token(s)) + "</th><td>…</td><td>";
-        for (size_t d = 0; d < dests.size() && d < kSkipTrigramColumns; ++d)
-            out += token_html(ctx.token(dests[d].query)) + value_span(dests[d].value) + " ";
-        out += "</td><td>→</td><td>";
-        if (ov && s < ov->rows)
-            for (int j = 0; j < ov->k && j < kSkipTrigramColumns; ++j) {
-                const auto o = ov->token(static_cast<int>(s), j);
-                if (o >= 0) out += token_html(ctx.token_out(o)) + value_span(ov->value(static_cast<int>(s), j)) + " ";
-            }
-        else out += "—";
-        out += "</td></tr>\n";
+        std::vector<std::pair<double, std::int64_t>> dests;
+        for (const auto& d : by_source[s]) dests.emplace_back(d.value, d.query);
+        out += skip_trigram_row(ctx, s, dests, ov);
     }
     return out + "</tbody>\n</table>\n";
 }
@@ -156,9 +182,35 @@ std::string pattern_heatmap(const ReportContext& ctx, int layer, int head) {
            "model's forward pass.</figcaption></figure>\n";
 }
 
+std::string eigenvalue_plots(const ReportContext& ctx, int layer, int head) {
+    std::string out;
+    for (const std::string circuit : {"ov", "qk"}) {
+        const auto eig = ctx.results.eigenvalues(circuit, layer, head);
+        if (!eig) {
+            if (circuit == "ov") out += note("No OV eigenvalues in the results file (/eigen/ov_eigenvalues_re absent).");
+            continue;
+        }
+        EigenvaluePlot plot;
+        plot.id = circuit + "-eigenvalues";
+        plot.values = *eig;
+        if (const auto copying = ctx.score(circuit + "_copying", layer, head))
+            plot.caption_line = "copying score " + format_number(*copying);
+        out += "<figure>" + svg_eigenvalue_plot(plot) + "<figcaption>" +
+               (circuit == "ov" ? "OV circuit W_E OV W_U: its non-zero eigenvalues (from the d_head × d_head core), "
+                                  "with the unit circle. A copying head's eigenvalues are mostly positive reals."
+                                : "Token QK circuit (W_E W_Q)(W_E W_K)^T: positive eigenvalues mean the head attends "
+                                  "to the same token.") +
+               "</figcaption></figure>\n";
+    }
+    return out.empty() ? out : "<div class=\"figs\">\n" + out + "</div>\n";
+}
+
 std::string positional_heatmap(const ReportContext& ctx, int layer, int head) {
     const auto m = ctx.results.head_square("/circuits/qk_pos", layer, head);
     if (!m) return note("No positional QK circuit in the results file (/circuits/qk_pos absent).");
+    if (m->size() == 0 || !m->array().isFinite().any())
+        return note("Positional QK circuit undefined (" +
+                    ctx.results.attr_text("/circuits", "qk_pos_terms").value_or("no finite entries in /circuits/qk_pos") + ").");
     Heatmap hm;
     hm.id = "qk-pos";
     hm.rows = static_cast<int>(std::min<Eigen::Index>(m->rows(), kMaxPositions));
@@ -211,23 +263,20 @@ std::string render_head_page(const ReportContext& ctx, int layer, int head) {
                      top_table_html(ctx, *qk, false, "qk-top", "query token")
                : note("No QK top-token table in the results file (/circuits/qk_top_tokens absent).");
     body += "<h2 id=\"skip-trigram-section\">Skip-trigrams</h2>\n";
-    body += qk ? "<p>[source] … [destination] → [output]: destinations are the query tokens whose top keys contain the "
-                 "source; outputs are the source's top OV outputs.</p>\n" + skip_trigrams(ctx, *qk, ov)
-               : note("No skip-trigrams without the QK table.");
+    const auto dest = ctx.results.top_table("/circuits/skip_trigram_dest_tokens", "/circuits/skip_trigram_dest_values",
+                                            layer, head);
+    if (dest)
+        body += "<p>[source] … [destination] → [output]: for a source (key) token, the query tokens that attend to it "
+                "most (<code>/circuits/skip_trigram_dest_tokens</code>) and its top OV outputs.</p>\n" +
+                skip_trigrams_from_file(ctx, *dest, ov);
+    else if (qk)
+        body += "<p>[source] … [destination] → [output]: destinations are the query tokens whose top keys contain the "
+                "source (the results file has no <code>/circuits/skip_trigram_dest_tokens</code>); outputs are the "
+                "source's top OV outputs.</p>\n" + skip_trigrams(ctx, *qk, ov);
+    else
+        body += note("No skip-trigrams without the QK tables.");
 
-    body += "<h2 id=\"eigenvalues\">OV eigenvalues</h2>\n";
-    if (const auto eig = ctx.results.ov_eigenvalues(layer, head)) {
-        EigenvaluePlot plot;
-        plot.id = "ov-eigenvalues";
-        plot.values = *eig;
-        const auto copying = ctx.score("ov_copying", layer, head);
-        if (copying) plot.caption_line = "copying score " + format_number(*copying);
-        body += "<figure>" + svg_eigenvalue_plot(plot) +
-                "<figcaption>Eigenvalues of the OV circuit W_E OV W_U (the non-zero ones, from the d_head × d_head "
-                "core), with the unit circle. A copying head's eigenvalues are mostly positive reals.</figcaption></figure>\n";
-    } else {
-        body += note("No OV eigenvalues in the results file (/eigen/ov_eigenvalues_re absent).");
-    }
+    body += "<h2 id=\"eigenvalues\">Eigenvalues</h2>\n" + eigenvalue_plots(ctx, layer, head);
     body += "<h2 id=\"positional\">Positional QK circuit</h2>\n" + positional_heatmap(ctx, layer, head);
     body += "<h2 id=\"attention\">Attention on the probe</h2>\n" + pattern_heatmap(ctx, layer, head);
     body += "<h2 id=\"composition\">Composition partners</h2>\n" + partners(ctx, layer, head);

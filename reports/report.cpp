@@ -158,9 +158,15 @@ ReportSummary write_report(const std::string& results_path, const std::string& o
         if (auto c = results.composition(kind)) ctx.compositions.push_back(std::move(*c));
     if (ctx.model) {
         ctx.probe = make_probe(*ctx.model, options, ctx.notes);
-        const H5Reader model_file(ctx.model_path);
-        if (model_file.exists("/training") && model_file.is_group("/training"))
-            ctx.training = training_charts(model_file, ctx.n_layers, ctx.n_heads);
+        // Training curves live in HDF5 model files only (not safetensors).
+        try {
+            const H5Reader model_file(ctx.model_path);
+            if (model_file.exists("/training") && model_file.is_group("/training"))
+                ctx.training = training_charts(model_file, ctx.n_layers, ctx.n_heads);
+        } catch (const Error& e) {
+            if (ctx.model_path.size() < 12 || ctx.model_path.compare(ctx.model_path.size() - 12, 12, ".safetensors") != 0)
+                ctx.notes.push_back(std::string("training curves left out: ") + e.what());
+        }
     }
 
     // Build beside the target, rename into place.
@@ -184,16 +190,8 @@ ReportSummary write_report(const std::string& results_path, const std::string& o
     return summary;
 }
 
-}  // namespace circuits::reports
-
-namespace circuits::reports {
-
-namespace {
-
 std::string value_span(double v) { return "<span class=\"val\">" + escape_html(format_number(v)) + "</span>"; }
 
-// Rows of a top-k table to show: all of them in token order for small vocabularies, else the
-// max_rows rows with the largest top-1 value.
 std::vector<int> rows_to_show(const TopTable& t, int max_rows) {
     std::vector<int> rows(static_cast<size_t>(t.rows));
     for (int r = 0; r < t.rows; ++r) rows[static_cast<size_t>(r)] = r;
@@ -206,8 +204,6 @@ std::vector<int> rows_to_show(const TopTable& t, int max_rows) {
     rows.resize(static_cast<size_t>(max_rows));
     return rows;
 }
-
-}  // namespace
 
 // A top-k table; `output_vocab`: the listed tokens index vocab_out (OV) rather than vocab (QK).
 std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool output_vocab, const std::string& id,

@@ -62,6 +62,10 @@ std::string render_summary(const ReportContext& ctx);
 
 // Shared pieces of the pages.
 std::string token_html(const std::string& token);  // <span class="tok" title="...">…</span>, escaped
+std::string value_span(double v);  // <span class="val">number</span>
+// Rows of a top-k table to show: all of them in token order when there are at most max_rows, else the
+// max_rows rows with the largest first value.
+std::vector<int> rows_to_show(const TopTable& t, int max_rows);
 // A top-k table with element id `id` and rows `id`-ROW: every row for small vocabularies, else the
 // options.max_token_rows rows with the largest top-1 value; `output_vocab`: the listed tokens index
 // vocab_out (OV, bigram) rather than vocab (QK).

@@ -55,6 +55,12 @@ const std::vector<ScoreInfo>& known_scores() {
          "K-composition with earlier heads weighted by their previous-token scores: induction evidence from the "
          "weights alone.",
          ScoreRange::free},
+        {"/circuits/qk_diag_top1", "qk_diag_top1", "QK self-attention share",
+         "Share of query tokens whose top key is the token itself.", ScoreRange::unit},
+        {"/circuits/ov_diag_rank_mean", "ov_diag_rank_mean", "OV self rank",
+         "Mean position of the source token itself in its OV row (0 = its own top output).", ScoreRange::positive},
+        {"/circuits/qk_diag_rank_mean", "qk_diag_rank_mean", "QK self rank",
+         "Mean position of the query token itself among its keys (0 = its own top key).", ScoreRange::positive},
         {"/eigen/qk_copying", "qk_copying", "QK copying",
          "sum(λ) / sum(|λ|) over the eigenvalues of the token QK circuit: positive when the head attends to the "
          "same token.",
@@ -218,8 +224,9 @@ std::optional<Matrix> ResultsReader::head_square(const std::string& dataset, int
     return matrix_from_row_major(a.data.data(), static_cast<std::int64_t>(a.dims[0]), static_cast<std::int64_t>(a.dims[1]));
 }
 
-std::optional<std::vector<std::complex<double>>> ResultsReader::ov_eigenvalues(int layer, int head) const {
-    const std::string re = "/eigen/ov_eigenvalues_re", im = "/eigen/ov_eigenvalues_im";
+std::optional<std::vector<std::complex<double>>> ResultsReader::eigenvalues(const std::string& circuit, int layer,
+                                                                          int head) const {
+    const std::string re = "/eigen/" + circuit + "_eigenvalues_re", im = "/eigen/" + circuit + "_eigenvalues_im";
     if (!has(re) || !has(im)) return std::nullopt;
     check_leading(re, 3);
     check_leading(im, 3);

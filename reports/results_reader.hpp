@@ -99,8 +99,8 @@ public:
     std::optional<TopTable> bigram() const;
     // One head's [P, P] slice of an [L, H, P, P] dataset.
     std::optional<Matrix> head_square(const std::string& dataset, int layer, int head) const;
-    // One head's OV eigenvalues from /eigen/ov_eigenvalues_re and _im.
-    std::optional<std::vector<std::complex<double>>> ov_eigenvalues(int layer, int head) const;
+    // One head's eigenvalues of the "ov" or "qk" circuit from /eigen/{circuit}_eigenvalues_re and _im.
+    std::optional<std::vector<std::complex<double>>> eigenvalues(const std::string& circuit, int layer, int head) const;
     // A scalar dataset, or an attribute of the dataset's parent group with the same name.
     std::optional<double> scalar(const std::string& dataset) const;
     // A 1-D dataset.

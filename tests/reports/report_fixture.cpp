@@ -113,7 +113,7 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
     }
     if (o.groups.count("circuits")) {
         auto ov_tokens = array({uL, uH, uint64_t(V), uint64_t(k)}), ov_values = ov_tokens;
-        auto qk_tokens = ov_tokens, qk_values = ov_tokens;
+        auto qk_tokens = ov_tokens, qk_values = ov_tokens, dest_tokens = ov_tokens, dest_values = ov_tokens;
         auto qk_pos = array({uL, uH, uint64_t(P), uint64_t(P)});
         Matrix diag(L, H);
         for (int l = 0; l < L; ++l)
@@ -122,6 +122,7 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
                 const Matrix qk_full = m.W_E * QK(l, h) * m.W_E.transpose() / scale;    // [V query, V key]
                 top_k_rows(ov_full, l, h, ov_tokens, ov_values);
                 top_k_rows(qk_full, l, h, qk_tokens, qk_values);
+                top_k_rows(qk_full.transpose(), l, h, dest_tokens, dest_values);  // top queries per key
                 int self = 0;
                 for (int t = 0; t < V; ++t) {
                     Eigen::Index best = 0;
@@ -138,12 +139,14 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
         w.write("/circuits/ov_top_values", ov_values);
         w.write("/circuits/qk_top_tokens", qk_tokens);
         w.write("/circuits/qk_top_values", qk_values);
+        w.write("/circuits/skip_trigram_dest_tokens", dest_tokens);
+        w.write("/circuits/skip_trigram_dest_values", dest_values);
         w.write_matrix("/circuits/ov_diag_top1", diag);
         w.write("/circuits/qk_pos", qk_pos);
     }
     if (o.groups.count("eigen")) {
         const auto dh = static_cast<std::uint64_t>(m.cfg.d_head);
-        Array<float> re{{uL, uH, dh}, {}}, im = re;
+        Array<float> re{{uL, uH, dh}, {}}, im = re, qk_re = re, qk_im = re;
         Matrix ov_copying(L, H), qk_copying(L, H);
         for (int l = 0; l < L; ++l)
             for (int h = 0; h < H; ++h) {
@@ -154,10 +157,14 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
                 for (const auto& v : eig) re.data.push_back(float(v.real())), im.data.push_back(float(v.imag()));
                 ov_copying(l, h) = float(copying_score(eig));
                 const Matrix qk_core = (m.W_E * a.W_K[size_t(h)]).transpose() * (m.W_E * a.W_Q[size_t(h)]);
-                qk_copying(l, h) = float(copying_score(Eigen::EigenSolver<Eigen::MatrixXd>(qk_core.cast<double>()).eigenvalues()));
+                const Eigen::VectorXcd qk_eig = Eigen::EigenSolver<Eigen::MatrixXd>(qk_core.cast<double>()).eigenvalues();
+                for (const auto& v : qk_eig) qk_re.data.push_back(float(v.real())), qk_im.data.push_back(float(v.imag()));
+                qk_copying(l, h) = float(copying_score(qk_eig));
             }
         w.write("/eigen/ov_eigenvalues_re", re);
         w.write("/eigen/ov_eigenvalues_im", im);
+        w.write("/eigen/qk_eigenvalues_re", qk_re);
+        w.write("/eigen/qk_eigenvalues_im", qk_im);
         w.write_matrix("/eigen/ov_copying", ov_copying);
         w.write_matrix("/eigen/qk_copying", qk_copying);
     }

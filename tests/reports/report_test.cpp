@@ -168,6 +168,24 @@ TEST_CASE("report: numbers in the pages are the ones in the results file") {
     CHECK(std::any_of(eig_titles.begin(), eig_titles.end(), [&](const std::string& t) {
         return t.rfind("λ = " + reports::format_number(*std::max_element(re.data.begin(), re.data.end())), 0) == 0;
     }));
+    // Skip-trigrams: destinations from /circuits/skip_trigram_dest_*, outputs from the OV table.
+    const auto dest_tokens = results.read_int_slice("/circuits/skip_trigram_dest_tokens", {1, 0});
+    const auto dest_values = results.read_float_slice("/circuits/skip_trigram_dest_values", {1, 0});
+    const auto skip_rows = head.root->find_id("skip-trigrams")->find_all("tr");
+    REQUIRE(skip_rows.size() == 8);  // header + 7 sources
+    for (size_t i = 1; i < skip_rows.size(); ++i) {
+        const std::string id = skip_rows[i]->attr("id");
+        const int s = std::stoi(id.substr(std::string("skip-trigram-").size()));
+        const auto cells = skip_rows[i]->find_all("td");
+        const auto dests = cells[1]->find_all("span");
+        REQUIRE(dests.size() >= 2);
+        CHECK(dests[0]->text_content() == reports::display_token(f.model.vocab[size_t(dest_tokens.data[size_t(s * k)])]));
+        CHECK(dests[1]->text_content() == reports::format_number(dest_values.data[size_t(s * k)]));
+        const auto outputs = cells[3]->find_all("span");
+        REQUIRE(outputs.size() >= 2);
+        CHECK(outputs[0]->text_content() == reports::display_token(f.model.vocab_out[size_t(ov_tokens.data[size_t(s * k)])]));
+    }
+    CHECK(head.root->find_id("qk-eigenvalues") != nullptr);
     // Probe attention: L0H0 attends to the previous token.
     const auto probe_titles = titles_under(*page(out / "heads" / "L0H0.html").root, "probe-attention");
     CHECK(std::any_of(probe_titles.begin(), probe_titles.end(), [](const std::string& t) {
@@ -329,6 +347,9 @@ TEST_CASE("report: large vocabularies show the strongest top-k rows only") {
         if (values.data[size_t((V + r) * K)] > values.data[size_t((V + best) * K)]) best = r;
     CHECK(rows[1]->attr("id") == "ov-top-" + std::to_string(best));
     CHECK(fs::file_size(out / "heads" / "L0H1.html") < 100'000);
+    // Without /circuits/skip_trigram_dest_*, skip-trigrams come from inverting the QK rows' top-k.
+    const auto skip_rows = head.root->find_id("skip-trigrams")->find_all("tr");
+    CHECK(skip_rows.size() == 16);  // header + 15
 }
 
 TEST_CASE("report: output is atomic; an existing folder is replaced and nothing temporary is left") {

@@ -35,7 +35,7 @@ TEST_CASE("results reader: per-head slices of [L, H, ...] datasets read the righ
     CHECK((*m)(3, 4) == float(((1 * 3 + 2) * 4 + 3) * 5 + 4));
     CHECK(!rr.head_grid("/induction/prev_token"));
     CHECK(!rr.composition("q"));
-    CHECK(!rr.ov_eigenvalues(0, 0));
+    CHECK(!rr.eigenvalues("ov", 0, 0));
     CHECK(rr.groups() == std::vector<std::string>{"circuits"});
 }
 

@@ -133,7 +133,8 @@ EOF
 
 check_page index index.html grid-prev_token grid-induction grid-ov_copying composition-k path-norms order-loss \
   training-loss training-attention_entropy
-check_page head heads/L1H0.html ov-top qk-top skip-trigrams ov-eigenvalues qk-pos probe-attention partners
+check_page head heads/L1H0.html ov-top qk-top skip-trigrams ov-eigenvalues qk-eigenvalues qk-pos probe-attention \
+  partners
 
 # Token strings render as text: the DOM Chromium built holds them escaped, with no <b> element.
 if grep -q "<b>&amp;amp;" "$work/head-dom.dom" || ! grep -q "&lt;b&gt;&amp;amp;" "$work/head-dom.dom"; then

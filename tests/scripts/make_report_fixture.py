@@ -68,28 +68,34 @@ def main(model_path, results_path):
         bt, bv = top_k(W_E @ W_U, k)
         r["bigram/top_tokens"], r["bigram/top_logits"] = bt, bv.astype(np.float32)
         shape = (L, H, V, k)
-        ov_t, ov_v, qk_t, qk_v = (np.zeros(shape, np.int64), np.zeros(shape, np.float32),
-                                  np.zeros(shape, np.int64), np.zeros(shape, np.float32))
+        ov_t, qk_t, dest_t = (np.zeros(shape, np.int64) for _ in range(3))
+        ov_v, qk_v, dest_v = (np.zeros(shape, np.float32) for _ in range(3))
         diag, qk_pos = np.zeros((L, H), np.float32), np.zeros((L, H, P, P), np.float32)
-        re, im = np.zeros((L, H, d_head), np.float32), np.zeros((L, H, d_head), np.float32)
+        re, im, qk_re, qk_im = (np.zeros((L, H, d_head), np.float32) for _ in range(4))
         ov_copy, qk_copy, head_norm = (np.zeros((L, H), np.float32) for _ in range(3))
         for l in range(L):
             for h in range(H):
                 ov_full = W_E @ OV(l, h) @ W_U
                 ov_t[l, h], ov_v[l, h] = top_k(ov_full, k)
-                qk_t[l, h], qk_v[l, h] = top_k(W_E @ QK(l, h) @ W_E.T / scale, k)
+                qk_full = W_E @ QK(l, h) @ W_E.T / scale
+                qk_t[l, h], qk_v[l, h] = top_k(qk_full, k)
+                dest_t[l, h], dest_v[l, h] = top_k(qk_full.T, k)  # top queries per key
                 diag[l, h] = np.mean(np.argmax(ov_full, axis=1) == np.arange(V))
                 qk_pos[l, h] = W_pos[:P] @ QK(l, h) @ W_pos[:P].T / scale
                 # eig(W_E W_V W_O W_U) = eig((W_O W_U)(W_E W_V)) ∪ {0}
                 eig = np.linalg.eigvals((W_O[l][h] @ W_U) @ (W_E @ W_V[l][h]))
                 re[l, h], im[l, h] = eig.real, eig.imag
                 ov_copy[l, h] = copying(eig)
-                qk_copy[l, h] = copying(np.linalg.eigvals((W_E @ W_K[l][h]).T @ (W_E @ W_Q[l][h])))
+                qk_eig = np.linalg.eigvals((W_E @ W_K[l][h]).T @ (W_E @ W_Q[l][h]))
+                qk_re[l, h], qk_im[l, h] = qk_eig.real, qk_eig.imag
+                qk_copy[l, h] = copying(qk_eig)
                 head_norm[l, h] = np.linalg.norm(ov_full)
         r["circuits/ov_top_tokens"], r["circuits/ov_top_values"] = ov_t, ov_v
         r["circuits/qk_top_tokens"], r["circuits/qk_top_values"] = qk_t, qk_v
+        r["circuits/skip_trigram_dest_tokens"], r["circuits/skip_trigram_dest_values"] = dest_t, dest_v
         r["circuits/ov_diag_top1"], r["circuits/qk_pos"] = diag, qk_pos
         r["eigen/ov_eigenvalues_re"], r["eigen/ov_eigenvalues_im"] = re, im
+        r["eigen/qk_eigenvalues_re"], r["eigen/qk_eigenvalues_im"] = qk_re, qk_im
         r["eigen/ov_copying"], r["eigen/qk_copying"] = ov_copy, qk_copy
 
         mean, std = 1 / np.sqrt(d_model), 0.02
