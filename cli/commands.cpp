@@ -11,6 +11,7 @@ const std::vector<Command>& commands() {
         analyze_command(),
         compile_command(),
         eval_command(),
+        report_command(),
     };
     return all;
 }

@@ -11,5 +11,6 @@ Command planted_command();
 Command analyze_command();
 Command compile_command();
 Command eval_command();
+Command report_command();
 
 }  // namespace circuits::cli
