@@ -8,6 +8,7 @@ const std::vector<Command>& commands() {
         inspect_command(),
         run_command(),
         planted_command(),
+        train_command(),
     };
     return all;
 }

@@ -8,5 +8,6 @@ namespace circuits::cli {
 Command inspect_command();
 Command run_command();
 Command planted_command();
+Command train_command();
 
 }  // namespace circuits::cli
