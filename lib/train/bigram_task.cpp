@@ -25,6 +25,7 @@ BigramTask::BigramTask(const std::string& spec, const TaskOptions& o, std::uint6
     if (!(m_logit_std >= 0.0)) throw UsageError("bigram: the logit std must be >= 0");
     m_vocab_out = m_vocab;
     m_n_ctx = m_max_len;
+    index_outputs();
     const auto V = static_cast<Eigen::Index>(m_vocab.size());
     Rng rng = Rng::derived(seed, 0xb16ca4);
     m_transition.resize(V, V);

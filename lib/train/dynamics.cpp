@@ -1,6 +1,7 @@
 // Probe construction and the dynamics statistics logged during training.
 #include "lib/train/dynamics.hpp"
 
+#include "lib/error.hpp"
 #include "lib/train/rng.hpp"
 
 #include <algorithm>
@@ -35,7 +36,7 @@ Probe make_probe(const Task& task, int size, Rng& rng) {
         if (task.next_token_task())
             for (int k = 0; k + 1 < n; ++k) {
                 const auto i = static_cast<size_t>(p.first + n + k);
-                e.targets[i] = e.tokens[i + 1];
+                e.targets[i] = task.output_index(e.tokens[i + 1]);
             }
         p.repeated.push_back(std::move(e));
     }
@@ -45,6 +46,10 @@ Probe make_probe(const Task& task, int size, Rng& rng) {
 DynamicsPoint measure_dynamics(const Params<float>& params, const Task& task, const Probe& probe,
                                Backprop<float>& work, int step) {
     const auto& c = params.cfg();
+    if (c.d_vocab != static_cast<int>(task.vocab().size()) || c.d_vocab_out != static_cast<int>(task.vocab_out().size()))
+        throw Error("measure_dynamics: the model's vocabularies (" + std::to_string(c.d_vocab) + " in, " +
+                    std::to_string(c.d_vocab_out) + " out) are not the task's (" + std::to_string(task.vocab().size()) +
+                    " in, " + std::to_string(task.vocab_out().size()) + " out)");
     const int L = c.n_layers, H = c.n_heads;
     DynamicsPoint d;
     d.step = step;

@@ -22,9 +22,10 @@ InductionTask::InductionTask(const std::string& spec, const TaskOptions& o) : m_
     for (const auto& t : tokens) m_vocab.push_back(t);
     if (std::set<std::string>(m_vocab.begin(), m_vocab.end()).size() != m_vocab.size())
         throw UsageError("induction: the vocabulary (BOS included) has a repeated token");
-    m_vocab_out = m_vocab;
+    m_vocab_out = tokens;  // BOS is never a target (as in the compiled induction program)
     m_n_ctx = m_max_len + (m_bos >= 0 ? 1 : 0);
     for (int i = m_bos >= 0 ? 1 : 0; i < static_cast<int>(m_vocab.size()); ++i) m_ordinary.push_back(i);
+    index_outputs();
 }
 
 Example InductionTask::sample(Rng& rng) const {
@@ -38,7 +39,7 @@ Example InductionTask::sample(Rng& rng) const {
     Example e;
     if (m_bos >= 0) e.tokens.push_back(m_bos);
     e.tokens.insert(e.tokens.end(), body.begin(), body.end());
-    for (size_t i = 0; i < e.tokens.size(); ++i) e.targets.push_back(i + 1 < e.tokens.size() ? e.tokens[i + 1] : -1);
+    for (size_t i = 0; i < e.tokens.size(); ++i) e.targets.push_back(i + 1 < e.tokens.size() ? output_index(e.tokens[i + 1]) : -1);
     return e;
 }
 

@@ -6,7 +6,8 @@
 namespace circuits::train {
 
 // Vocabulary: BOS (index 0, unless options.bos is empty) then the ordinary tokens (options.vocab,
-// default a..h); vocab_out = vocab. A sequence is BOS followed by max_len tokens: a segment of
+// default a..h); vocab_out = the ordinary tokens (BOS is never predicted), the convention of the
+// compiled induction program. A sequence is BOS followed by max_len tokens: a segment of
 // length n (uniform in [2, max_len/2], distinct tokens when the vocabulary allows) appears twice,
 // the second copy g positions after the end of the first (g uniform in [0, max_len - 2n]), at a
 // uniform start; every other position is a uniform random token. The target at each position is the

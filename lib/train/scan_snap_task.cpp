@@ -24,6 +24,7 @@ ScanSnapTask::ScanSnapTask(const std::string& spec, const TaskOptions& o)
     m_vocab_out = m_vocab;
     m_n_ctx = m_max_len;
     for (int i = 0; i < m_distinct; ++i) m_zipf.push_back(1.0 / (i + 1));
+    index_outputs();
 }
 
 Example ScanSnapTask::sample(Rng& rng) const {

@@ -15,6 +15,18 @@ std::vector<int> Task::ordinary_tokens() const {
     return out;
 }
 
+void Task::index_outputs() {
+    m_output_index.assign(m_vocab.size(), -1);
+    for (size_t i = 0; i < m_vocab.size(); ++i)
+        for (size_t j = 0; j < m_vocab_out.size(); ++j)
+            if (m_vocab[i] == m_vocab_out[j]) m_output_index[i] = static_cast<int>(j);
+}
+
+int Task::output_index(int token) const {
+    if (token < 0 || static_cast<size_t>(token) >= m_output_index.size()) return -1;
+    return m_output_index[static_cast<size_t>(token)];
+}
+
 std::unique_ptr<Task> make_task(const std::string& spec, const TaskOptions& options, std::uint64_t seed) {
     if (spec == "induction") return std::make_unique<InductionTask>(spec, options);
     if (spec == "bigram") return std::make_unique<BigramTask>(spec, options, seed);

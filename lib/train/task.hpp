@@ -44,11 +44,15 @@ public:
     // One training sequence drawn from `rng`.
     virtual Example sample(Rng& rng) const = 0;
 
+    // The vocab_out index of vocabulary token `token` (same string), or -1 when it cannot be output.
+    int output_index(int token) const;
+
     // Tokens a repeated random sequence is drawn from (probe of previous-token and induction
     // scores): every token but BOS unless a task says otherwise.
     virtual std::vector<int> ordinary_tokens() const;
-    // Whether the task is next-token prediction over vocab == vocab_out, so the loss on the second
-    // copy of a repeated sequence is meaningful (logged as repeat_loss).
+    // Whether the task is next-token prediction (the target of a position is the next token's
+    // output_index), so the loss on the second copy of a repeated sequence is meaningful (logged as
+    // repeat_loss).
     virtual bool next_token_task() const { return false; }
     // Per vocabulary token: 1 distinct, 2 common, 0 neither; empty when the task has no such classes.
     virtual std::vector<int> token_kinds() const { return {}; }
@@ -60,11 +64,15 @@ public:
     virtual void write_description(H5Writer& w, const std::string& group) const = 0;
 
 protected:
+    // Call at the end of a constructor, once the vocabularies are set.
+    void index_outputs();
+
     std::string m_spec;
     std::vector<std::string> m_vocab, m_vocab_out;
     int m_bos = -1;
     int m_n_ctx = 0;
     bool m_causal = true;
+    std::vector<int> m_output_index;  // [d_vocab] -> vocab_out index or -1
 };
 
 // The task named by `spec`: induction, bigram, scan-snap or program:FILE.rasp. Random structure

@@ -29,7 +29,9 @@ TEST_CASE("induction task: BOS at index 0, a repeated segment in every sequence,
     REQUIRE(task->vocab().size() == 9);
     CHECK(task->vocab()[0] == "BOS");
     CHECK(task->vocab()[1] == "a");
-    CHECK(task->vocab_out() == task->vocab());
+    CHECK(task->vocab_out() == std::vector<std::string>(task->vocab().begin() + 1, task->vocab().end()));
+    CHECK(task->output_index(0) == -1);  // BOS is never a target
+    CHECK(task->output_index(3) == 2);
     CHECK(task->bos_token() == 0);
     CHECK(task->n_ctx() == 17);
     CHECK(task->ordinary_tokens().size() == 8);
@@ -39,7 +41,7 @@ TEST_CASE("induction task: BOS at index 0, a repeated segment in every sequence,
         REQUIRE(e.tokens.size() == 17);
         CHECK(e.tokens[0] == 0);
         for (size_t t = 1; t < e.tokens.size(); ++t) CHECK(e.tokens[t] != 0);
-        for (size_t t = 0; t + 1 < e.tokens.size(); ++t) CHECK(e.targets[t] == e.tokens[t + 1]);
+        for (size_t t = 0; t + 1 < e.tokens.size(); ++t) CHECK(e.targets[t] == e.tokens[t + 1] - 1);
         CHECK(e.targets.back() == -1);
         CHECK(has_repeat(e.tokens, 1));
     }
