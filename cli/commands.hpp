@@ -12,5 +12,6 @@ Command analyze_command();
 Command compile_command();
 Command eval_command();
 Command report_command();
+Command train_command();
 
 }  // namespace circuits::cli
