@@ -198,6 +198,9 @@ private:
                     fail(nd.origin, "numerical aggregate of values outside {0, 1}: " + quoted(value) +
                                         defined_at(value) + " can be " + x.to_string() +
                                         " (the compiled mean is exact for 0/1 values only)");
+            if (v.may_be_none)
+                fail(nd.origin, "numerical aggregate of " + quoted(value) + defined_at(value) +
+                                    ", which can be none: the compiled mean would count none as 0");
             if (may_be_empty && !nd.default_value.is_none() &&
                 !(nd.default_value.is_number() && nd.default_value.to_double() == 0.0))
                 fail(nd.origin,

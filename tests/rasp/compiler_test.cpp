@@ -334,6 +334,9 @@ TEST_CASE("rasp compiler: the compiler's own errors name the line") {
             "vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
             "g = f + indices\noutput g\n")
             .find("c.rasp:4:7: sequence_map of numerical 'f' and categorical 'indices' cannot be compiled") == 0);
+    CHECK(compile_error("vocab a b\nmax_len 4\np = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
+                        "f = numerical(aggregate(select(indices, indices, <=), p == \"a\", default: 0))\noutput f\n") ==
+          "c.rasp:4:15: numerical aggregate of 'map@4' (line 4), which can be none: the compiled mean would count none as 0");
     CHECK(compile_error("vocab a BOS\nmax_len 4\nx = tokens == \"a\"\noutput x\n") ==
           "c.rasp: the vocabulary contains 'BOS', the compiled model's BOS token");
     CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(tokens)\noutput x\n") ==
