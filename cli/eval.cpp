@@ -1,13 +1,11 @@
 // `circuits eval PROGRAM.rasp INPUT...`: the RASP evaluator on one input.
-#include "cli/commands.hpp"
+#include <nlohmann/json.hpp>
+#include <ostream>
 
+#include "cli/commands.hpp"
 #include "lib/error.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/rasp/program.hpp"
-
-#include <nlohmann/json.hpp>
-
-#include <ostream>
 
 namespace circuits::cli {
 
@@ -70,8 +68,9 @@ Command eval_command() {
             [](po::options_description& opts, po::positional_options_description& pos) {
                 opts.add_options()("program", po::value<std::string>()->required(), "the .rasp file")(
                     "input", po::value<std::vector<std::string>>()->multitoken(), "input tokens")(
-                    "vocab", po::value<std::vector<std::string>>()->multitoken(), "input vocabulary (overrides 'vocab')")(
-                    "max-len", po::value<int>(), "longest input (overrides 'max_len')")(
+                    "vocab", po::value<std::vector<std::string>>()->multitoken(),
+                    "input vocabulary (overrides 'vocab')")("max-len", po::value<int>(),
+                                                            "longest input (overrides 'max_len')")(
                     "causal", "evaluate with a causal mask")("json", "print JSON");
                 pos.add("program", 1).add("input", -1);
             },

@@ -1,10 +1,10 @@
 // Value-set inference and the structural facts the compiler relies on.
 #include "lib/rasp/analysis.hpp"
 
-#include "lib/error.hpp"
-
 #include <algorithm>
 #include <map>
+
+#include "lib/error.hpp"
 
 namespace circuits::rasp {
 
@@ -27,7 +27,9 @@ Value try_call(const Function& f, const std::vector<Value>& args) {
     }
 }
 
-bool holds(const Function& p, const Value& k, const Value& q) { return try_call(p, {k, q}).truthy(); }
+bool holds(const Function& p, const Value& k, const Value& q) {
+    return try_call(p, {k, q}).truthy();
+}
 
 class Analyser {
 public:
@@ -71,7 +73,8 @@ private:
     void check_size(const Node& nd, const std::vector<Value>& values) const {
         if (values.size() > kMaxValueSet)
             throw Error(m_prog.where(nd.origin) + "'" + nd.name + "' can take " + std::to_string(values.size()) +
-                        " values, more than the compiler's limit of " + std::to_string(kMaxValueSet) + nd.origin.context);
+                        " values, more than the compiler's limit of " + std::to_string(kMaxValueSet) +
+                        nd.origin.context);
     }
 
     // Whether `v` is `k` or computed from `k` by maps only (then equal keys carry equal values).
@@ -126,7 +129,8 @@ private:
                 out.injective = x.injective && !gaps && out.values.size() == images.size();
                 return;
             }
-            case NodeKind::sequence_map: return sequence_map(nd, out);
+            case NodeKind::sequence_map:
+                return sequence_map(nd, out);
             case NodeKind::selector_width: {
                 const SelectorInfo& s = selector(nd.selector);
                 for (int w = 0; w <= L; ++w) out.values.push_back(Value::integer(w));
@@ -134,7 +138,8 @@ private:
                 out.injective = s.combined && s.strict_order && info(s.keys).injective && !m_prog.causal;
                 return;
             }
-            case NodeKind::aggregate: return aggregate(nd, out);
+            case NodeKind::aggregate:
+                return aggregate(nd, out);
         }
     }
 
@@ -142,8 +147,9 @@ private:
         const SopInfo& x = info(nd.inputs[0]);
         const SopInfo& y = info(nd.inputs[1]);
         if (static_cast<double>(x.values.size()) * static_cast<double>(y.values.size()) > 1e6)
-            throw Error(m_prog.where(nd.origin) + "'" + nd.name + "' combines " + std::to_string(x.values.size()) + " x " +
-                        std::to_string(y.values.size()) + " input values, more than the compiler's limit of 1e6" + nd.origin.context);
+            throw Error(m_prog.where(nd.origin) + "'" + nd.name + "' combines " + std::to_string(x.values.size()) +
+                        " x " + std::to_string(y.values.size()) +
+                        " input values, more than the compiler's limit of 1e6" + nd.origin.context);
         out.may_be_none = x.may_be_none || y.may_be_none;
         // results[a][b] = f(x_a, y_b), none where f fails or gives none.
         std::vector<std::vector<Value>> results(x.values.size(), std::vector<Value>(y.values.size()));
@@ -199,13 +205,19 @@ private:
         if (nd.encoding == Encoding::numerical) {
             bool has0 = false, has1 = false, other = false;
             for (const auto& x : v.values) {
-                if (x.is_number() && x.to_double() == 0.0) has0 = true;
-                else if (x.is_number() && x.to_double() == 1.0) has1 = true;
-                else other = true;
+                if (x.is_number() && x.to_double() == 0.0)
+                    has0 = true;
+                else if (x.is_number() && x.to_double() == 1.0)
+                    has1 = true;
+                else
+                    other = true;
             }
-            if (other || (has0 && has1)) out.values = mean_values(m_prog.max_len);
-            else if (has1) out.values = {Value::number(1.0)};
-            else if (has0) out.values = {Value::number(0.0)};
+            if (other || (has0 && has1))
+                out.values = mean_values(m_prog.max_len);
+            else if (has1)
+                out.values = {Value::number(1.0)};
+            else if (has0)
+                out.values = {Value::number(0.0)};
             if (may_be_empty && !nd.default_value.is_none()) out.values.push_back(nd.default_value);
             sort_unique(out.values);
             out.may_be_none = v.may_be_none || (may_be_empty && nd.default_value.is_none());
@@ -218,8 +230,8 @@ private:
         // The selected keys carry one value when the values are uniform, or when the predicate
         // picks one key value per query and equal key values mean equal values (injective keys,
         // or values computed from the keys).
-        const bool clean = v.uniform || (s.combined && s.functional &&
-                                         (info(s.keys).injective || function_of(nd.inputs[0], s.keys)));
+        const bool clean =
+            v.uniform || (s.combined && s.functional && (info(s.keys).injective || function_of(nd.inputs[0], s.keys)));
         out.ambiguous = !clean;
         out.may_be_none = v.may_be_none || (may_be_empty && nd.default_value.is_none()) || out.ambiguous;
         out.uniform = s.query_independent && !m_prog.causal && clean && !out.may_be_none;
@@ -258,7 +270,9 @@ private:
                 break;
             }
             case SelectorKind::conjunction:
-            case SelectorKind::disjunction: combine(sn, out); break;
+            case SelectorKind::disjunction:
+                combine(sn, out);
+                break;
         }
         if (out.combined) facts(out);
         return out;
@@ -316,8 +330,9 @@ private:
             } else {
                 const std::string what = side == 0 ? "keys" : "queries";
                 out.combined = false;
-                out.why = "'" + op + "' combines selectors over different " + what + " ('" + m_prog.node(na).name + "' and '" +
-                          m_prog.node(nb).name + "'); only selectors over the same key and query s-ops become one attention head";
+                out.why = "'" + op + "' combines selectors over different " + what + " ('" + m_prog.node(na).name +
+                          "' and '" + m_prog.node(nb).name +
+                          "'); only selectors over the same key and query s-ops become one attention head";
                 return;
             }
         }
@@ -344,7 +359,8 @@ private:
             twice.args = {std::make_shared<const FnNode>(truth)};
             return std::make_shared<const FnNode>(twice);
         };
-        node.args = {call(Function::rebind(a.predicate, slots_a, fixed_a)), call(Function::rebind(b.predicate, slots_b, fixed_b))};
+        node.args = {call(Function::rebind(a.predicate, slots_a, fixed_a)),
+                     call(Function::rebind(b.predicate, slots_b, fixed_b))};
         out.combined = true;
         out.keys = common[0];
         out.queries = common[1];
@@ -387,6 +403,8 @@ private:
 
 }  // namespace
 
-Analysis analyse(const Program& program) { return Analyser(program).run(); }
+Analysis analyse(const Program& program) {
+    return Analyser(program).run();
+}
 
 }  // namespace circuits::rasp

@@ -3,10 +3,10 @@
 // and one query s-op.
 #pragma once
 
-#include "lib/rasp/program.hpp"
-
 #include <string>
 #include <vector>
+
+#include "lib/rasp/program.hpp"
 
 namespace circuits::rasp {
 
@@ -41,8 +41,8 @@ struct SelectorInfo {
 };
 
 struct Analysis {
-    std::vector<SopInfo> sops;                // [node]
-    std::vector<SelectorInfo> selectors;      // [selector]
+    std::vector<SopInfo> sops;            // [node]
+    std::vector<SelectorInfo> selectors;  // [selector]
     const SopInfo& sop(int node) const { return sops[static_cast<size_t>(node)]; }
     const SelectorInfo& selector(int s) const { return selectors[static_cast<size_t>(s)]; }
 };

@@ -1,11 +1,11 @@
 // The syntax tree of a RASP file, as the parser reads it (names not yet resolved).
 #pragma once
 
-#include "lib/rasp/value.hpp"
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "lib/rasp/value.hpp"
 
 namespace circuits::rasp {
 

@@ -1,16 +1,18 @@
 // The RASP compiler: restrictions, residual layout, attention heads and MLPs, layer allocation, assembly.
 #include "lib/rasp/compiler.hpp"
 
-#include "lib/error.hpp"
-#include "lib/rasp/analysis.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <map>
 
+#include "lib/error.hpp"
+#include "lib/rasp/analysis.hpp"
+
 namespace circuits::rasp {
 
-double softmax_temperature(int max_len, double leak) { return 2.0 * std::log(std::max(1, max_len) / leak); }
+double softmax_temperature(int max_len, double leak) {
+    return 2.0 * std::log(std::max(1, max_len) / leak);
+}
 
 namespace {
 
@@ -56,7 +58,8 @@ public:
     Model run() {
         for (const auto& v : m_prog.vocab)
             if (v.to_string() == kBos)
-                throw Error(m_prog.filename + ": the vocabulary contains '" + kBos + "', the compiled model's BOS token");
+                throw Error(m_prog.filename + ": the vocabulary contains '" + kBos +
+                            "', the compiled model's BOS token");
         m_info = analyse(m_prog);
         m_live = m_prog.live_nodes();
         for (int n : m_live) check(n);
@@ -85,7 +88,9 @@ private:
     const Node& node(int n) const { return m_prog.node(n); }
     const SopInfo& info(int n) const { return m_info.sop(n); }
 
-    [[noreturn]] void fail(const Origin& o, const std::string& msg) const { throw Error(m_prog.where(o) + msg + o.context); }
+    [[noreturn]] void fail(const Origin& o, const std::string& msg) const {
+        throw Error(m_prog.where(o) + msg + o.context);
+    }
 
     std::string quoted(int n) const { return "'" + node(n).name + "'"; }
     std::string defined_at(int n) const {
@@ -105,9 +110,10 @@ private:
             for (int side = 0; side < 2; ++side) {
                 const int n = side == 0 ? sn.keys : sn.queries;
                 if (node(n).encoding == Encoding::numerical)
-                    fail(sn.origin, std::string("select ") + (side == 0 ? "keys" : "queries") + " must be categorical, but " +
-                                        quoted(n) + defined_at(n) +
-                                        " is numerical (a compiled head compares one-hot values; use categorical(...))");
+                    fail(sn.origin,
+                         std::string("select ") + (side == 0 ? "keys" : "queries") + " must be categorical, but " +
+                             quoted(n) + defined_at(n) +
+                             " is numerical (a compiled head compares one-hot values; use categorical(...))");
             }
         }
         for (int o : sn.operands) check_selects(o, user);
@@ -119,8 +125,8 @@ private:
         if (node(n).encoding != Encoding::numerical) return;
         for (const auto& v : info(n).values)
             if (!v.is_number())
-                fail(node(n).origin, "numerical s-op " + quoted(n) + " can take the non-numeric value '" + v.to_string() +
-                                         "' (numerical s-ops hold numbers; use categorical)");
+                fail(node(n).origin, "numerical s-op " + quoted(n) + " can take the non-numeric value '" +
+                                         v.to_string() + "' (numerical s-ops hold numbers; use categorical)");
     }
 
     void check(int n) {
@@ -128,41 +134,54 @@ private:
         check_numbers(n);
         for (int in : nd.inputs)
             if (node(in).encoding == Encoding::numerical && info(in).may_be_none)
-                fail(nd.origin, quoted(in) + defined_at(in) +
-                                    " is numerical and can be none, which the compiled model holds as 0; give its aggregate a "
-                                    "default (default: 0) or make it categorical");
+                fail(nd.origin,
+                     quoted(in) + defined_at(in) +
+                         " is numerical and can be none, which the compiled model holds as 0; give its aggregate a "
+                         "default (default: 0) or make it categorical");
         switch (nd.kind) {
             case NodeKind::tokens:
-            case NodeKind::indices: break;
-            case NodeKind::map: break;
+            case NodeKind::indices:
+                break;
+            case NodeKind::map:
+                break;
             case NodeKind::sequence_map: {
                 const Encoding ex = node(nd.inputs[0]).encoding, ey = node(nd.inputs[1]).encoding;
                 if (ex != ey)
-                    fail(nd.origin, "sequence_map of " + to_string(ex) + " " + quoted(nd.inputs[0]) + " and " + to_string(ey) + " " +
-                                        quoted(nd.inputs[1]) + " cannot be compiled; make both categorical (categorical(...)), or both "
+                    fail(nd.origin, "sequence_map of " + to_string(ex) + " " + quoted(nd.inputs[0]) + " and " +
+                                        to_string(ey) + " " + quoted(nd.inputs[1]) +
+                                        " cannot be compiled; make both categorical (categorical(...)), or both "
                                         "numerical with a linear function");
                 if (ex == Encoding::numerical) {
                     if (nd.encoding != Encoding::numerical)
-                        fail(nd.origin, "sequence_map of numerical s-ops must itself be numerical (wrap it in numerical(...)) and linear");
+                        fail(nd.origin,
+                             "sequence_map of numerical s-ops must itself be numerical (wrap it in numerical(...)) and "
+                             "linear");
                     double a = 0, b = 0, c = 0;
                     if (!fit_affine2(nd, a, b, c))
-                        fail(nd.origin, "sequence_map of numerical s-ops must be linear (a*x + b*y + c) to compile; " + nd.fn.text() +
-                                            " is not (make the inputs categorical for any function)");
+                        fail(nd.origin, "sequence_map of numerical s-ops must be linear (a*x + b*y + c) to compile; " +
+                                            nd.fn.text() + " is not (make the inputs categorical for any function)");
                 }
                 break;
             }
-            case NodeKind::selector_width: check_selects(nd.selector, nd.origin); break;
-            case NodeKind::aggregate: check_aggregate(n); break;
+            case NodeKind::selector_width:
+                check_selects(nd.selector, nd.origin);
+                break;
+            case NodeKind::aggregate:
+                check_aggregate(n);
+                break;
         }
         if (m_opt.attention_only) {
             std::string why;
             if (nd.kind == NodeKind::map) why = "a map, which is computed by an MLP";
             if (nd.kind == NodeKind::sequence_map) why = "a sequence_map, which is computed by an MLP";
-            if (nd.kind == NodeKind::selector_width) why = "a selector_width, which needs an MLP to decode its attention to BOS";
+            if (nd.kind == NodeKind::selector_width)
+                why = "a selector_width, which needs an MLP to decode its attention to BOS";
             if (needs_cleanup(n))
-                why = "a categorical aggregate whose selected keys may carry different values and whose result is used "
-                      "later; the compiled model cleans it with an MLP";
-            if (!why.empty()) fail(nd.origin, quoted(n) + " is " + why + ", and --attention-only allows attention layers only");
+                why =
+                    "a categorical aggregate whose selected keys may carry different values and whose result is used "
+                    "later; the compiled model cleans it with an MLP";
+            if (!why.empty())
+                fail(nd.origin, quoted(n) + " is " + why + ", and --attention-only allows attention layers only");
         }
     }
 
@@ -176,19 +195,26 @@ private:
         if (nd.encoding == Encoding::numerical) {
             for (const auto& x : v.values)
                 if (!x.is_number() || (x.to_double() != 0.0 && x.to_double() != 1.0))
-                    fail(nd.origin, "numerical aggregate of values outside {0, 1}: " + quoted(value) + defined_at(value) +
-                                        " can be " + x.to_string() + " (the compiled mean is exact for 0/1 values only)");
+                    fail(nd.origin, "numerical aggregate of values outside {0, 1}: " + quoted(value) +
+                                        defined_at(value) + " can be " + x.to_string() +
+                                        " (the compiled mean is exact for 0/1 values only)");
+            if (v.may_be_none)
+                fail(nd.origin, "numerical aggregate of " + quoted(value) + defined_at(value) +
+                                    ", which can be none: the compiled mean would count none as 0");
             if (may_be_empty && !nd.default_value.is_none() &&
                 !(nd.default_value.is_number() && nd.default_value.to_double() == 0.0))
-                fail(nd.origin, "a numerical aggregate's default must be 0 (BOS carries it), not " + nd.default_value.to_string());
+                fail(nd.origin,
+                     "a numerical aggregate's default must be 0 (BOS carries it), not " + nd.default_value.to_string());
             return;
         }
         if (node(value).encoding == Encoding::numerical)
             fail(nd.origin, "categorical aggregate of the numerical s-op " + quoted(value) + defined_at(value) +
                                 "; make the aggregate numerical(...) for a mean, or its values categorical");
         if (may_be_empty && !nd.default_value.is_none())
-            fail(nd.origin, "a categorical aggregate's default must be none (the compiled model represents an empty "
-                            "selection as no value), not " + nd.default_value.to_string() + "; use numerical(...) with default: 0");
+            fail(nd.origin,
+                 "a categorical aggregate's default must be none (the compiled model represents an empty "
+                 "selection as no value), not " +
+                     nd.default_value.to_string() + "; use numerical(...) with default: 0");
         if (!s.functional && !v.uniform) {
             const auto& kv = info(s.keys).values;
             const auto& qv = info(s.queries).values;
@@ -197,11 +223,12 @@ private:
                 for (size_t b = 0; b < kv.size(); ++b)
                     if (s.matrix[a][b]) hits.push_back(b);
                 if (hits.size() > 1)
-                    fail(nd.origin, "categorical aggregate can select several keys with different values (the query value " +
-                                        qv[a].to_string() + " of " + quoted(s.queries) + " selects the key values " +
-                                        kv[hits[0]].to_string() + " and " + kv[hits[1]].to_string() + " of " + quoted(s.keys) +
-                                        "); a categorical aggregate must select at most one key per query: use "
-                                        "numerical(aggregate(...)) for a mean, or a selector that matches one key");
+                    fail(nd.origin,
+                         "categorical aggregate can select several keys with different values (the query value " +
+                             qv[a].to_string() + " of " + quoted(s.queries) + " selects the key values " +
+                             kv[hits[0]].to_string() + " and " + kv[hits[1]].to_string() + " of " + quoted(s.keys) +
+                             "); a categorical aggregate must select at most one key per query: use "
+                             "numerical(aggregate(...)) for a mean, or a selector that matches one key");
             }
         }
     }
@@ -248,7 +275,8 @@ private:
             }
         };
         double f00 = 0, fx = 0, fy = 0;
-        if (!f(xs.front(), ys.front(), f00) || !f(xs.back(), ys.front(), fx) || !f(xs.front(), ys.back(), fy)) return false;
+        if (!f(xs.front(), ys.front(), f00) || !f(xs.back(), ys.front(), fx) || !f(xs.front(), ys.back(), fy))
+            return false;
         const double x0 = xs.front().to_double(), x1 = xs.back().to_double();
         const double y0 = ys.front().to_double(), y1 = ys.back().to_double();
         a = xs.size() > 1 ? (fx - f00) / (x1 - x0) : 0.0;
@@ -276,7 +304,8 @@ private:
         m_bos = add_label(std::string("tokens:") + kBos);
         for (int n : m_live) {
             const Node& nd = node(n);
-            if (nd.kind == NodeKind::selector_width) m_scratch[static_cast<size_t>(n)] = add_label(nd.name + ".bos_attn");
+            if (nd.kind == NodeKind::selector_width)
+                m_scratch[static_cast<size_t>(n)] = add_label(nd.name + ".bos_attn");
             if (nd.encoding == Encoding::numerical) {
                 m_base[static_cast<size_t>(n)] = add_label(nd.name);
                 continue;
@@ -313,9 +342,12 @@ private:
         const Node& nd = node(n);
         switch (nd.kind) {
             case NodeKind::tokens:
-            case NodeKind::indices: return;
-            case NodeKind::map: return map(n);
-            case NodeKind::sequence_map: return sequence_map(n);
+            case NodeKind::indices:
+                return;
+            case NodeKind::map:
+                return map(n);
+            case NodeKind::sequence_map:
+                return sequence_map(n);
             case NodeKind::aggregate: {
                 HeadBlock h = selector_head(n, nd.selector, 0.5);
                 const int value = nd.inputs[0];
@@ -450,7 +482,8 @@ private:
                 }
                 const Sparse out = encode(n, r);
                 if (out.empty()) continue;
-                auto it = std::find_if(by_output.begin(), by_output.end(), [&](const auto& p) { return p.first == out; });
+                auto it =
+                    std::find_if(by_output.begin(), by_output.end(), [&](const auto& p) { return p.first == out; });
                 if (it == by_output.end()) {
                     by_output.emplace_back(out, Sparse{});
                     it = by_output.end() - 1;
@@ -551,7 +584,7 @@ private:
                                          " of the numerical input are too close for the compiled MLP of " + quoted(n) +
                                          " to tell apart");
             const double t = 0.5 * (xs[i] + xs[i + 1]);
-            const double L = 2.0 / gap;                  // 0 -> 1 over [t - gap/4, t + gap/4]
+            const double L = 2.0 / gap;                       // 0 -> 1 over [t - gap/4, t + gap/4]
             const double M = L * (1.0 + std::fabs(t)) + 1.5;  // at BOS the input is within [-1, 1]
             const bool up = i >= anchor;
             Sparse diff;  // up: F[i+1] - F[i]; down: F[i] - F[i+1]
@@ -644,12 +677,14 @@ private:
         c.act_fn = "relu";
         c.origin = "compiled";
         c.bos_token = 0;
-        const double parameters = static_cast<double>(c.n_layers) * (4.0 * c.n_heads * c.d_model * c.d_head + 2.0 * c.d_model * c.d_mlp) +
-                                  static_cast<double>(c.d_model) * (c.d_vocab + c.n_ctx + c.d_vocab_out);
+        const double parameters =
+            static_cast<double>(c.n_layers) * (4.0 * c.n_heads * c.d_model * c.d_head + 2.0 * c.d_model * c.d_mlp) +
+            static_cast<double>(c.d_model) * (c.d_vocab + c.n_ctx + c.d_vocab_out);
         if (parameters > kMaxParameters)
-            throw Error(m_prog.filename + ": the compiled model would have " + format_double(parameters) + " parameters (d_model " +
-                        std::to_string(c.d_model) + ", d_mlp " + std::to_string(c.d_mlp) + ", d_head " + std::to_string(c.d_head) +
-                        "), more than the compiler's limit of " + format_double(kMaxParameters));
+            throw Error(m_prog.filename + ": the compiled model would have " + format_double(parameters) +
+                        " parameters (d_model " + std::to_string(c.d_model) + ", d_mlp " + std::to_string(c.d_mlp) +
+                        ", d_head " + std::to_string(c.d_head) + "), more than the compiler's limit of " +
+                        format_double(kMaxParameters));
         Model m = Model::zeros(c);
 
         // Embeddings: `one` everywhere, the token's direction, RASP index p - 1 at position p.
@@ -710,6 +745,8 @@ private:
 
 }  // namespace
 
-Model compile(const Program& program, const CompileOptions& options) { return Compiler(program, options).run(); }
+Model compile(const Program& program, const CompileOptions& options) {
+    return Compiler(program, options).run();
+}
 
 }  // namespace circuits::rasp

@@ -1,9 +1,9 @@
 // The reference evaluator of RASP programs.
 #include "lib/rasp/evaluator.hpp"
 
-#include "lib/error.hpp"
-
 #include <cstdint>
+
+#include "lib/error.hpp"
 
 namespace circuits::rasp {
 
@@ -20,7 +20,8 @@ struct SelectorValue {
 
 class Evaluator {
 public:
-    Evaluator(const Program& p, const std::vector<Value>& input) : m_prog(p), m_input(input), m_values(p.nodes.size()) {}
+    Evaluator(const Program& p, const std::vector<Value>& input)
+        : m_prog(p), m_input(input), m_values(p.nodes.size()) {}
 
     std::vector<std::vector<Value>> run() {
         for (int i : m_prog.live_nodes()) m_values[static_cast<size_t>(i)] = node(i);
@@ -43,7 +44,8 @@ private:
         const Node& nd = m_prog.node(index);
         std::vector<Value> out(n());
         switch (nd.kind) {
-            case NodeKind::tokens: return m_input;
+            case NodeKind::tokens:
+                return m_input;
             case NodeKind::indices:
                 for (size_t i = 0; i < n(); ++i) out[i] = Value::integer(static_cast<std::int64_t>(i));
                 return out;
@@ -54,7 +56,8 @@ private:
                     try {
                         out[i] = nd.fn(x[i]);
                     } catch (const ValueError& e) {
-                        fail(nd.origin, std::string(e.what()) + " in " + nd.fn.text() + " (input " + x[i].to_string() + ")", i);
+                        fail(nd.origin,
+                             std::string(e.what()) + " in " + nd.fn.text() + " (input " + x[i].to_string() + ")", i);
                     }
                 }
                 return out;
@@ -68,7 +71,9 @@ private:
                         out[i] = nd.fn(x[i], y[i]);
                     } catch (const ValueError& e) {
                         fail(nd.origin,
-                             std::string(e.what()) + " in " + nd.fn.text() + " (inputs " + x[i].to_string() + ", " + y[i].to_string() + ")", i);
+                             std::string(e.what()) + " in " + nd.fn.text() + " (inputs " + x[i].to_string() + ", " +
+                                 y[i].to_string() + ")",
+                             i);
                     }
                 }
                 return out;
@@ -83,7 +88,8 @@ private:
                 }
                 return out;
             }
-            case NodeKind::aggregate: return aggregate(nd);
+            case NodeKind::aggregate:
+                return aggregate(nd);
         }
         return out;
     }
@@ -109,8 +115,10 @@ private:
                         break;
                     }
                     if (!v[j].is_number())
-                        fail(nd.origin, "numerical aggregate of the non-numeric value '" + v[j].to_string() + "' (from position " +
-                                            std::to_string(j) + ")", i);
+                        fail(nd.origin,
+                             "numerical aggregate of the non-numeric value '" + v[j].to_string() + "' (from position " +
+                                 std::to_string(j) + ")",
+                             i);
                     sum += v[j].to_double();
                 }
                 out[i] = none ? Value() : Value::number(sum / static_cast<double>(chosen.size()));
@@ -141,8 +149,9 @@ private:
                             out.selected[i * n() + j] = sn.predicate(k[j], q[i]).truthy() ? 1 : 0;
                         } catch (const ValueError& e) {
                             fail(sn.origin,
-                                 std::string(e.what()) + " in the predicate " + sn.predicate.text() + " (key " + k[j].to_string() +
-                                     " at position " + std::to_string(j) + ", query " + q[i].to_string() + ")",
+                                 std::string(e.what()) + " in the predicate " + sn.predicate.text() + " (key " +
+                                     k[j].to_string() + " at position " + std::to_string(j) + ", query " +
+                                     q[i].to_string() + ")",
                                  i);
                         }
                     }
@@ -154,7 +163,8 @@ private:
                 const SelectorValue b = selector(sn.operands[1]);
                 for (size_t t = 0; t < n() * n(); ++t) {
                     out.defined[t] = a.defined[t] & b.defined[t];
-                    const bool s = sn.kind == SelectorKind::conjunction ? (a.selected[t] && b.selected[t]) : (a.selected[t] || b.selected[t]);
+                    const bool s = sn.kind == SelectorKind::conjunction ? (a.selected[t] && b.selected[t])
+                                                                        : (a.selected[t] || b.selected[t]);
                     out.selected[t] = (s && out.defined[t]) ? 1 : 0;
                 }
                 return out;
@@ -185,8 +195,8 @@ std::vector<Value> evaluate(const Program& program, const std::vector<Value>& in
 
 std::vector<Value> tokens_from_strings(const Program& program, const std::vector<std::string>& input) {
     if (program.max_len > 0 && static_cast<int>(input.size()) > program.max_len)
-        throw Error(program.filename + ": the input has " + std::to_string(input.size()) + " tokens, more than max_len = " +
-                    std::to_string(program.max_len));
+        throw Error(program.filename + ": the input has " + std::to_string(input.size()) +
+                    " tokens, more than max_len = " + std::to_string(program.max_len));
     std::vector<Value> out;
     for (const auto& s : input) {
         if (program.vocab.empty()) {

@@ -1,10 +1,10 @@
 // The RASP evaluator: runs a program on an input and returns each position's value (or none).
 #pragma once
 
-#include "lib/rasp/program.hpp"
-
 #include <string>
 #include <vector>
+
+#include "lib/rasp/program.hpp"
 
 namespace circuits::rasp {
 

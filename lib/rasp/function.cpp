@@ -10,9 +10,12 @@ struct NoneSignal {};
 
 Value eval(const FnNode& n, const std::vector<Value>& args) {
     switch (n.kind) {
-        case FnNode::Kind::constant: return n.value;
-        case FnNode::Kind::param: return args[static_cast<size_t>(n.param)];
-        case FnNode::Kind::unary: return apply_unary(n.op, eval(*n.args[0], args));
+        case FnNode::Kind::constant:
+            return n.value;
+        case FnNode::Kind::param:
+            return args[static_cast<size_t>(n.param)];
+        case FnNode::Kind::unary:
+            return apply_unary(n.op, eval(*n.args[0], args));
         case FnNode::Kind::binary: {
             // `and` / `or` short-circuit, as in Python.
             const Value left = eval(*n.args[0], args);
@@ -41,7 +44,9 @@ Value eval(const FnNode& n, const std::vector<Value>& args) {
     return Value();
 }
 
-FnNodePtr node(FnNode n) { return std::make_shared<const FnNode>(std::move(n)); }
+FnNodePtr node(FnNode n) {
+    return std::make_shared<const FnNode>(std::move(n));
+}
 FnNodePtr param(int i) {
     FnNode n;
     n.kind = FnNode::Kind::param;
@@ -62,10 +67,14 @@ std::string literal(const Value& v) {
 
 std::string print(const FnNode& n, const std::vector<std::string>& params) {
     switch (n.kind) {
-        case FnNode::Kind::constant: return literal(n.value);
-        case FnNode::Kind::param: return params[static_cast<size_t>(n.param)];
-        case FnNode::Kind::unary: return n.op + (n.op == "not" ? " " : "") + print(*n.args[0], params);
-        case FnNode::Kind::binary: return "(" + print(*n.args[0], params) + " " + n.op + " " + print(*n.args[1], params) + ")";
+        case FnNode::Kind::constant:
+            return literal(n.value);
+        case FnNode::Kind::param:
+            return params[static_cast<size_t>(n.param)];
+        case FnNode::Kind::unary:
+            return n.op + (n.op == "not" ? " " : "") + print(*n.args[0], params);
+        case FnNode::Kind::binary:
+            return "(" + print(*n.args[0], params) + " " + n.op + " " + print(*n.args[1], params) + ")";
         case FnNode::Kind::conditional:
             return "(if " + print(*n.args[0], params) + " then " + print(*n.args[1], params) + " else " +
                    print(*n.args[2], params) + ")";
@@ -82,11 +91,13 @@ std::string print(const FnNode& n, const std::vector<std::string>& params) {
 
 }  // namespace
 
-Function::Function(std::vector<std::string> params, FnNodePtr body) : m_params(std::move(params)), m_body(std::move(body)) {}
+Function::Function(std::vector<std::string> params, FnNodePtr body)
+    : m_params(std::move(params)), m_body(std::move(body)) {}
 
 Value Function::operator()(const std::vector<Value>& args) const {
     if (static_cast<int>(args.size()) != arity())
-        throw ValueError("function of " + std::to_string(arity()) + " arguments called with " + std::to_string(args.size()));
+        throw ValueError("function of " + std::to_string(arity()) + " arguments called with " +
+                         std::to_string(args.size()));
     try {
         return eval(*m_body, args);
     } catch (const NoneSignal&) {
@@ -110,7 +121,8 @@ Function Function::binary_with_constant(const std::string& op, const Value& c, b
     FnNode n;
     n.kind = FnNode::Kind::binary;
     n.op = op;
-    n.args = constant_first ? std::vector<FnNodePtr>{constant_node(c), param(0)} : std::vector<FnNodePtr>{param(0), constant_node(c)};
+    n.args = constant_first ? std::vector<FnNodePtr>{constant_node(c), param(0)}
+                            : std::vector<FnNodePtr>{param(0), constant_node(c)};
     return Function({"x"}, node(std::move(n)));
 }
 
@@ -130,7 +142,9 @@ Function Function::unary(const std::string& op) {
     return Function({"x"}, node(std::move(n)));
 }
 
-Function Function::identity() { return Function({"x"}, param(0)); }
+Function Function::identity() {
+    return Function({"x"}, param(0));
+}
 
 Function Function::constant(const Value& c, int arity) {
     std::vector<std::string> p;
@@ -162,7 +176,8 @@ Function Function::rebind(const Function& f, const std::vector<int>& slots, cons
     FnNode call;
     call.kind = FnNode::Kind::apply;
     call.callee = std::make_shared<const Function>(f);
-    for (size_t i = 0; i < slots.size(); ++i) call.args.push_back(slots[i] >= 0 ? param(slots[i]) : constant_node(fixed[i]));
+    for (size_t i = 0; i < slots.size(); ++i)
+        call.args.push_back(slots[i] >= 0 ? param(slots[i]) : constant_node(fixed[i]));
     return Function({"k", "q"}, node(std::move(call)));
 }
 

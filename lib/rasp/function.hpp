@@ -1,11 +1,11 @@
 // Functions on values: the lambdas of map, sequence_map and select, and their compositions.
 #pragma once
 
-#include "lib/rasp/value.hpp"
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "lib/rasp/value.hpp"
 
 namespace circuits::rasp {
 

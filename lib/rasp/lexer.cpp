@@ -1,9 +1,9 @@
 // The RASP lexer.
 #include "lib/rasp/lexer.hpp"
 
-#include "lib/error.hpp"
-
 #include <cctype>
+
+#include "lib/error.hpp"
 
 namespace circuits::rasp {
 
@@ -30,7 +30,8 @@ public:
             } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
                 name();
             } else if (std::isdigit(static_cast<unsigned char>(c)) ||
-                       (c == '.' && m_pos + 1 < m_src.size() && std::isdigit(static_cast<unsigned char>(m_src[m_pos + 1])))) {
+                       (c == '.' && m_pos + 1 < m_src.size() &&
+                        std::isdigit(static_cast<unsigned char>(m_src[m_pos + 1])))) {
                 number();
             } else if (c == '"' || c == '\'') {
                 const int line = m_line, col = m_col;
@@ -54,7 +55,9 @@ private:
     int m_depth = 0;  // open parentheses
     std::vector<Token> m_out;
 
-    [[noreturn]] void fail(int line, int col, const std::string& msg) const { throw Error(location(m_file, line, col) + msg); }
+    [[noreturn]] void fail(int line, int col, const std::string& msg) const {
+        throw Error(location(m_file, line, col) + msg);
+    }
 
     void advance() {
         if (m_src[m_pos] == '\n') {
@@ -86,7 +89,8 @@ private:
         const int line = m_line, col = m_col;
         const bool first = at_statement_start();
         const size_t start = m_pos;
-        while (m_pos < m_src.size() && (std::isalnum(static_cast<unsigned char>(m_src[m_pos])) || m_src[m_pos] == '_')) advance();
+        while (m_pos < m_src.size() && (std::isalnum(static_cast<unsigned char>(m_src[m_pos])) || m_src[m_pos] == '_'))
+            advance();
         const std::string text = m_src.substr(start, m_pos - start);
         push(TokenKind::name, text, line, col);
         if (first && text == "vocab") words();
@@ -108,7 +112,8 @@ private:
             } else {
                 const int line = m_line, col = m_col;
                 const size_t start = m_pos;
-                while (m_pos < m_src.size() && !std::isspace(static_cast<unsigned char>(m_src[m_pos])) && m_src[m_pos] != '#')
+                while (m_pos < m_src.size() && !std::isspace(static_cast<unsigned char>(m_src[m_pos])) &&
+                       m_src[m_pos] != '#')
                     advance();
                 const std::string w = m_src.substr(start, m_pos - start);
                 push(TokenKind::word, w, line, col).value = Value::from_token(w);
@@ -158,7 +163,8 @@ private:
         advance();
         std::string s;
         while (true) {
-            if (m_pos >= m_src.size() || m_src[m_pos] == '\n') fail(line, col, "unterminated string (expected the closing " + std::string(1, q) + ")");
+            if (m_pos >= m_src.size() || m_src[m_pos] == '\n')
+                fail(line, col, "unterminated string (expected the closing " + std::string(1, q) + ")");
             const char c = m_src[m_pos];
             if (c == q) {
                 advance();
@@ -190,7 +196,8 @@ private:
             }
         const char c = m_src[m_pos];
         if (std::string("+-*/%<>=(),:").find(c) == std::string::npos) {
-            if (static_cast<unsigned char>(c) >= 0x80) fail(line, col, "unexpected non-ASCII character (strings must be quoted)");
+            if (static_cast<unsigned char>(c) >= 0x80)
+                fail(line, col, "unexpected non-ASCII character (strings must be quoted)");
             fail(line, col, "unexpected character '" + std::string(1, c) + "'");
         }
         if (c == '(') ++m_depth;
@@ -202,6 +209,8 @@ private:
 
 }  // namespace
 
-std::vector<Token> tokenize(const std::string& source, const std::string& filename) { return Lexer(source, filename).run(); }
+std::vector<Token> tokenize(const std::string& source, const std::string& filename) {
+    return Lexer(source, filename).run();
+}
 
 }  // namespace circuits::rasp

@@ -1,10 +1,10 @@
 // The RASP lexer: source text -> tokens with line and column, newlines ending statements.
 #pragma once
 
-#include "lib/rasp/value.hpp"
-
 #include <string>
 #include <vector>
+
+#include "lib/rasp/value.hpp"
 
 namespace circuits::rasp {
 

@@ -1,17 +1,17 @@
 // Recursive-descent parser of the RASP language (grammar in the comments of each rule).
 #include "lib/rasp/parser.hpp"
 
+#include <set>
+
 #include "lib/error.hpp"
 #include "lib/rasp/lexer.hpp"
-
-#include <set>
 
 namespace circuits::rasp {
 
 namespace {
 
 const std::set<std::string>& keywords() {
-    static const std::set<std::string> k = {"and", "or",  "not", "if",     "then",  "else",    "true",  "false",
+    static const std::set<std::string> k = {"and",  "or",  "not", "if",     "then",  "else",    "true",  "false",
                                             "none", "let", "def", "output", "vocab", "max_len", "causal"};
     return k;
 }
@@ -22,13 +22,20 @@ bool is_comparison(const std::string& op) {
 
 std::string describe(const Token& t) {
     switch (t.kind) {
-        case TokenKind::name: return "'" + t.text + "'";
-        case TokenKind::number: return "the number " + t.text;
-        case TokenKind::string: return "the string \"" + t.text + "\"";
-        case TokenKind::word: return "'" + t.text + "'";
-        case TokenKind::op: return "'" + t.text + "'";
-        case TokenKind::newline: return "the end of the line";
-        case TokenKind::end: return "the end of the file";
+        case TokenKind::name:
+            return "'" + t.text + "'";
+        case TokenKind::number:
+            return "the number " + t.text;
+        case TokenKind::string:
+            return "the string \"" + t.text + "\"";
+        case TokenKind::word:
+            return "'" + t.text + "'";
+        case TokenKind::op:
+            return "'" + t.text + "'";
+        case TokenKind::newline:
+            return "the end of the line";
+        case TokenKind::end:
+            return "the end of the file";
     }
     return "?";
 }
@@ -88,7 +95,8 @@ private:
     }
     std::string expect_identifier(const std::string& what, const std::string& after) {
         if (peek().kind != TokenKind::name) expected(what, after);
-        if (keywords().count(peek().text)) fail(peek(), "'" + peek().text + "' is a keyword and cannot be used as " + what);
+        if (keywords().count(peek().text))
+            fail(peek(), "'" + peek().text + "' is a keyword and cannot be used as " + what);
         return next().text;
     }
     void end_of_statement(const std::string& after) {
@@ -112,7 +120,8 @@ private:
         s.line = first.line;
         s.col = first.col;
         if (first.kind != TokenKind::name)
-            fail(first, "expected a statement (NAME = ..., let, def, output, vocab, max_len or causal), found " + describe(first));
+            fail(first, "expected a statement (NAME = ..., let, def, output, vocab, max_len or causal), found " +
+                            describe(first));
         const std::string head = first.text;
         if (head == "vocab") {
             next();
@@ -127,7 +136,8 @@ private:
             s.kind = Statement::Kind::max_len;
             if (peek().kind != TokenKind::number || !peek().value.is_int()) expected("an integer", "'max_len'");
             const auto n = next().value.as_int();
-            if (n < 1 || n > 4096) fail(m_tok[m_pos - 1], "max_len must be between 1 and 4096, got " + std::to_string(n));
+            if (n < 1 || n > 4096)
+                fail(m_tok[m_pos - 1], "max_len must be between 1 and 4096, got " + std::to_string(n));
             s.max_len = static_cast<int>(n);
             end_of_statement("'max_len " + std::to_string(n) + "'");
             return s;
@@ -174,7 +184,8 @@ private:
             return s;
         }
         if (keywords().count(head))
-            fail(first, "expected a statement (NAME = ..., let, def, output, vocab, max_len or causal), found " + describe(first));
+            fail(first, "expected a statement (NAME = ..., let, def, output, vocab, max_len or causal), found " +
+                            describe(first));
         next();
         s.kind = Statement::Kind::bind;
         s.name = head;
@@ -183,6 +194,20 @@ private:
         s.expr = expression();
         end_of_statement("the definition of '" + s.name + "'");
         return s;
+    }
+
+    // Whether the next token can begin an operand.
+    bool operand_ahead() const {
+        const Token& t = peek();
+        if (t.kind == TokenKind::number || t.kind == TokenKind::string) return true;
+        if (t.kind == TokenKind::name)
+            return !keywords().count(t.text) || t.text == "true" || t.text == "false" || t.text == "none" ||
+                   t.text == "not" || t.text == "if";
+        return t.kind == TokenKind::op && (t.text == "(" || t.text == "-" || t.text == "+");
+    }
+
+    void expect_operand(const std::string& op) const {
+        if (!operand_ahead()) expected("an operand", "'" + op + "'");
     }
 
     bool lambda_ahead() const {
@@ -244,7 +269,7 @@ private:
             auto e = make(Expr::Kind::binary, t);
             e->text = next().text;
             e->args.push_back(left);
-            if (peek().kind == TokenKind::newline || peek().kind == TokenKind::end) expected("an operand", "'" + e->text + "'");
+            expect_operand(e->text);
             e->args.push_back((this->*operand)());
             left = e;
         }
@@ -257,6 +282,7 @@ private:
         if (is_name("not")) {
             auto e = make(Expr::Kind::unary, next());
             e->text = "not";
+            expect_operand("not");
             e->args.push_back(not_expr());
             return e;
         }
@@ -270,6 +296,7 @@ private:
             auto e = make(Expr::Kind::binary, peek());
             e->text = next().text;
             e->args.push_back(left);
+            expect_operand(e->text);
             e->args.push_back(additive());
             if (peek().kind == TokenKind::op && is_comparison(peek().text))
                 fail(peek(), "chained comparisons are not supported; combine two comparisons with 'and'");
@@ -285,6 +312,7 @@ private:
         if (is_op("-") || is_op("+")) {
             auto e = make(Expr::Kind::unary, peek());
             e->text = next().text;
+            expect_operand(e->text);
             e->args.push_back(unary());
             return e;
         }
@@ -320,7 +348,7 @@ private:
             ExprPtr inner = expression();
             if (!is_op(")"))
                 fail(gap(), "expected ')' to close the '(' at line " + std::to_string(open.line) + ":" +
-                                 std::to_string(open.col) + ", found " + describe(peek()));
+                                std::to_string(open.col) + ", found " + describe(peek()));
             next();
             return inner;
         }

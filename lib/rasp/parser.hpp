@@ -1,9 +1,9 @@
 // The RASP parser: tokens -> syntax tree, with errors that give the line, the column and what was expected.
 #pragma once
 
-#include "lib/rasp/ast.hpp"
-
 #include <string>
+
+#include "lib/rasp/ast.hpp"
 
 namespace circuits::rasp {
 

@@ -1,10 +1,6 @@
 // Elaboration: syntax tree -> graph of s-ops and selectors, then fusion of anonymous maps.
 #include "lib/rasp/program.hpp"
 
-#include "lib/error.hpp"
-#include "lib/rasp/lexer.hpp"
-#include "lib/rasp/parser.hpp"
-
 #include <algorithm>
 #include <fstream>
 #include <functional>
@@ -12,23 +8,37 @@
 #include <set>
 #include <sstream>
 
+#include "lib/error.hpp"
+#include "lib/rasp/lexer.hpp"
+#include "lib/rasp/parser.hpp"
+
 namespace circuits::rasp {
 
-std::string to_string(Encoding e) { return e == Encoding::numerical ? "numerical" : "categorical"; }
+std::string to_string(Encoding e) {
+    return e == Encoding::numerical ? "numerical" : "categorical";
+}
 
 std::string to_string(NodeKind k) {
     switch (k) {
-        case NodeKind::tokens: return "tokens";
-        case NodeKind::indices: return "indices";
-        case NodeKind::map: return "map";
-        case NodeKind::sequence_map: return "sequence_map";
-        case NodeKind::aggregate: return "aggregate";
-        case NodeKind::selector_width: return "selector_width";
+        case NodeKind::tokens:
+            return "tokens";
+        case NodeKind::indices:
+            return "indices";
+        case NodeKind::map:
+            return "map";
+        case NodeKind::sequence_map:
+            return "sequence_map";
+        case NodeKind::aggregate:
+            return "aggregate";
+        case NodeKind::selector_width:
+            return "selector_width";
     }
     return "?";
 }
 
-std::string Program::where(const Origin& o) const { return location(filename, o.line, o.col); }
+std::string Program::where(const Origin& o) const {
+    return location(filename, o.line, o.col);
+}
 
 std::vector<int> Program::live_nodes() const {
     std::vector<char> live(nodes.size(), 0);
@@ -87,9 +97,12 @@ struct Scope {
 
 const char* kind_name(Item::Kind k) {
     switch (k) {
-        case Item::Kind::constant: return "a constant";
-        case Item::Kind::sop: return "an s-op";
-        case Item::Kind::selector: return "a selector";
+        case Item::Kind::constant:
+            return "a constant";
+        case Item::Kind::sop:
+            return "an s-op";
+        case Item::Kind::selector:
+            return "a selector";
     }
     return "?";
 }
@@ -123,7 +136,8 @@ public:
                     for (size_t a = 0; a < s.vocab.size(); ++a)
                         for (size_t b = 0; b < a; ++b)
                             if (s.vocab[a] == s.vocab[b])
-                                fail(s.line, s.col, "token '" + s.vocab[a].to_string() + "' is listed twice in the vocabulary");
+                                fail(s.line, s.col,
+                                     "token '" + s.vocab[a].to_string() + "' is listed twice in the vocabulary");
                     m_prog.vocab = s.vocab;
                     break;
                 }
@@ -132,13 +146,16 @@ public:
                     have_max_len = true;
                     m_prog.max_len = s.max_len;
                     break;
-                case Statement::Kind::causal: m_prog.causal = true; break;
+                case Statement::Kind::causal:
+                    m_prog.causal = true;
+                    break;
                 case Statement::Kind::let: {
                     check_new_name(s);
                     Scope scope;
                     const Item item = expr(*s.expr, scope);
                     if (item.kind != Item::Kind::constant)
-                        fail(s.expr->line, s.expr->col, "'let " + s.name + "' must be a constant, but the expression is " + kind_name(item.kind));
+                        fail(s.expr->line, s.expr->col,
+                             "'let " + s.name + "' must be a constant, but the expression is " + kind_name(item.kind));
                     m_globals[s.name] = Binding{item, nullptr, i, s.line};
                     break;
                 }
@@ -146,7 +163,8 @@ public:
                     check_new_name(s);
                     for (size_t a = 0; a < s.params.size(); ++a)
                         for (size_t b = 0; b < a; ++b)
-                            if (s.params[a] == s.params[b]) fail(s.line, s.col, "parameter '" + s.params[a] + "' is listed twice");
+                            if (s.params[a] == s.params[b])
+                                fail(s.line, s.col, "parameter '" + s.params[a] + "' is listed twice");
                     m_globals[s.name] = Binding{Item{}, &s, i, s.line};
                     break;
                 case Statement::Kind::bind: {
@@ -164,13 +182,15 @@ public:
                 }
                 case Statement::Kind::output: {
                     if (output)
-                        fail(s.line, s.col, "a second 'output' line (the output is already '" + output->name + "' at line " +
-                                                std::to_string(output->line) + ")");
+                        fail(s.line, s.col,
+                             "a second 'output' line (the output is already '" + output->name + "' at line " +
+                                 std::to_string(output->line) + ")");
                     output = &s;
                     Scope scope;
                     const Item item = lookup(s.name, scope, s.line, s.col);
                     if (item.kind != Item::Kind::sop)
-                        fail(s.line, s.col, "the output '" + s.name + "' must be an s-op, but it is " + kind_name(item.kind));
+                        fail(s.line, s.col,
+                             "the output '" + s.name + "' must be an s-op, but it is " + kind_name(item.kind));
                     m_prog.output = item.index;
                     m_prog.output_line = s.line;
                     break;
@@ -181,7 +201,8 @@ public:
         fuse();
         const auto live = m_prog.live_nodes();
         if (std::find(live.begin(), live.end(), kTokensNode) == live.end())
-            fail(output->line, output->col, "the output '" + output->name + "' does not depend on tokens (every program must use tokens)");
+            fail(output->line, output->col,
+                 "the output '" + output->name + "' does not depend on tokens (every program must use tokens)");
         name_anonymous(live);
         return std::move(m_prog);
     }
@@ -256,18 +277,21 @@ private:
     }
 
     Value constant_of(const Item& item, const Expr& at, const Scope& scope, const std::string& what) const {
-        if (item.kind != Item::Kind::constant) fail(at.line, at.col, what + " must be a constant, but it is " + kind_name(item.kind), scope.context);
+        if (item.kind != Item::Kind::constant)
+            fail(at.line, at.col, what + " must be a constant, but it is " + kind_name(item.kind), scope.context);
         return item.value;
     }
 
     int sop_of(const Item& item, const Expr& at, const Scope& scope, const std::string& what) const {
-        if (item.kind != Item::Kind::sop) fail(at.line, at.col, what + " must be an s-op, but it is " + kind_name(item.kind), scope.context);
+        if (item.kind != Item::Kind::sop)
+            fail(at.line, at.col, what + " must be an s-op, but it is " + kind_name(item.kind), scope.context);
         return item.index;
     }
 
     int selector_of(const Item& item, const Expr& at, const Scope& scope, const std::string& what) const {
         if (item.kind != Item::Kind::selector)
-            fail(at.line, at.col, what + " must be a selector (select(...)), but it is " + kind_name(item.kind), scope.context);
+            fail(at.line, at.col, what + " must be a selector (select(...)), but it is " + kind_name(item.kind),
+                 scope.context);
         return item.index;
     }
 
@@ -317,17 +341,21 @@ private:
                 break;
             case Expr::Kind::call:
                 if (!is_builtin(e.text))
-                    fail(e.line, e.col, "unknown function '" + e.text + "' in a lambda (available: min max abs round int float str)",
+                    fail(e.line, e.col,
+                         "unknown function '" + e.text + "' in a lambda (available: min max abs round int float str)",
                          scope.context);
                 for (const auto& k : e.arg_names)
-                    if (!k.empty()) fail(e.line, e.col, e.text + "() takes no keyword argument '" + k + "'", scope.context);
+                    if (!k.empty())
+                        fail(e.line, e.col, e.text + "() takes no keyword argument '" + k + "'", scope.context);
                 n.kind = FnNode::Kind::builtin;
                 n.op = e.text;
                 for (const auto& a : e.args) n.args.push_back(lambda_body(*a, params, scope));
                 break;
-            case Expr::Kind::lambda: fail(e.line, e.col, "a lambda cannot be nested in another lambda", scope.context);
+            case Expr::Kind::lambda:
+                fail(e.line, e.col, "a lambda cannot be nested in another lambda", scope.context);
             case Expr::Kind::operator_ref:
-                fail(e.line, e.col, "a bare '" + e.text + "' is only allowed as the predicate of select(...)", scope.context);
+                fail(e.line, e.col, "a bare '" + e.text + "' is only allowed as the predicate of select(...)",
+                     scope.context);
         }
         return std::make_shared<const FnNode>(std::move(n));
     }
@@ -340,12 +368,13 @@ private:
                  scope.context);
         if (e.params.size() != arity)
             fail(e.line, e.col,
-                 what + " must take " + std::to_string(arity) + " parameter" + (arity == 1 ? "" : "s") + ", this lambda takes " +
-                     std::to_string(e.params.size()),
+                 what + " must take " + std::to_string(arity) + " parameter" + (arity == 1 ? "" : "s") +
+                     ", this lambda takes " + std::to_string(e.params.size()),
                  scope.context);
         for (size_t a = 0; a < e.params.size(); ++a)
             for (size_t b = 0; b < a; ++b)
-                if (e.params[a] == e.params[b]) fail(e.line, e.col, "lambda parameter '" + e.params[a] + "' is listed twice", scope.context);
+                if (e.params[a] == e.params[b])
+                    fail(e.line, e.col, "lambda parameter '" + e.params[a] + "' is listed twice", scope.context);
         return Function(e.params, lambda_body(*e.args[0], e.params, scope));
     }
 
@@ -353,26 +382,35 @@ private:
 
     Item expr(const Expr& e, const Scope& scope) {
         switch (e.kind) {
-            case Expr::Kind::literal: return Item{Item::Kind::constant, e.value, -1, false};
-            case Expr::Kind::name: return lookup(e.text, scope, e.line, e.col);
-            case Expr::Kind::unary: return unary(e, scope);
-            case Expr::Kind::binary: return binary(e, scope);
+            case Expr::Kind::literal:
+                return Item{Item::Kind::constant, e.value, -1, false};
+            case Expr::Kind::name:
+                return lookup(e.text, scope, e.line, e.col);
+            case Expr::Kind::unary:
+                return unary(e, scope);
+            case Expr::Kind::binary:
+                return binary(e, scope);
             case Expr::Kind::conditional: {
                 std::vector<Value> v;
                 for (const auto& a : e.args) {
                     const Item item = expr(*a, scope);
                     if (item.kind != Item::Kind::constant)
-                        fail(e.line, e.col, "if-then-else computes on values inside a lambda; use map(...) or sequence_map(...) for s-ops",
+                        fail(e.line, e.col,
+                             "if-then-else computes on values inside a lambda; use map(...) or sequence_map(...) for "
+                             "s-ops",
                              scope.context);
                     v.push_back(item.value);
                 }
                 return Item{Item::Kind::constant, v[0].truthy() ? v[1] : v[2], -1, false};
             }
-            case Expr::Kind::call: return call(e, scope);
+            case Expr::Kind::call:
+                return call(e, scope);
             case Expr::Kind::lambda:
-                fail(e.line, e.col, "a lambda is only allowed as the function of map, sequence_map or select", scope.context);
+                fail(e.line, e.col, "a lambda is only allowed as the function of map, sequence_map or select",
+                     scope.context);
             case Expr::Kind::operator_ref:
-                fail(e.line, e.col, "a bare '" + e.text + "' is only allowed as the predicate of select(...)", scope.context);
+                fail(e.line, e.col, "a bare '" + e.text + "' is only allowed as the predicate of select(...)",
+                     scope.context);
         }
         return Item{};
     }
@@ -380,10 +418,14 @@ private:
     Item unary(const Expr& e, const Scope& scope) {
         const Item x = expr(*e.args[0], scope);
         switch (x.kind) {
-            case Item::Kind::constant: return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_unary(e.text, x.value); }), -1, false};
-            case Item::Kind::sop: return make_map(Function::unary(e.text), x.index, e, scope);
+            case Item::Kind::constant:
+                return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_unary(e.text, x.value); }), -1,
+                            false};
+            case Item::Kind::sop:
+                return make_map(Function::unary(e.text), x.index, e, scope);
             case Item::Kind::selector: {
-                if (e.text != "not") fail(e.line, e.col, "unary '" + e.text + "' does not apply to a selector", scope.context);
+                if (e.text != "not")
+                    fail(e.line, e.col, "unary '" + e.text + "' does not apply to a selector", scope.context);
                 SelectorNode s;
                 s.kind = SelectorKind::negation;
                 s.origin = origin(e, scope);
@@ -402,7 +444,8 @@ private:
             if (a.kind != b.kind || (op != "and" && op != "or"))
                 fail(e.line, e.col,
                      "'" + op + "' of " + kind_name(a.kind) + " and " + kind_name(b.kind) +
-                         (op == "and" || op == "or" ? " (selectors combine only with selectors)" : " (selectors combine with and, or, not)"),
+                         (op == "and" || op == "or" ? " (selectors combine only with selectors)"
+                                                    : " (selectors combine with and, or, not)"),
                      scope.context);
             SelectorNode s;
             s.kind = op == "and" ? SelectorKind::conjunction : SelectorKind::disjunction;
@@ -411,7 +454,8 @@ private:
             return Item{Item::Kind::selector, Value(), add_selector(std::move(s)), true};
         }
         if (a.kind == Item::Kind::constant && b.kind == Item::Kind::constant)
-            return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_binary(op, a.value, b.value); }), -1, false};
+            return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_binary(op, a.value, b.value); }), -1,
+                        false};
         if (a.kind == Item::Kind::sop && b.kind == Item::Kind::constant)
             return make_map(Function::binary_with_constant(op, b.value, false), a.index, e, scope);
         if (a.kind == Item::Kind::constant && b.kind == Item::Kind::sop)
@@ -425,12 +469,15 @@ private:
             if (k.empty()) ++positional;
         if (positional < min || positional > max)
             fail(e.line, e.col,
-                 e.text + "() takes " + (min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max)) +
-                     " argument" + (max == 1 ? "" : "s") + ", got " + std::to_string(positional) + " (usage: " + usage + ")",
+                 e.text + "() takes " +
+                     (min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max)) +
+                     " argument" + (max == 1 ? "" : "s") + ", got " + std::to_string(positional) + " (usage: " + usage +
+                     ")",
                  scope.context);
         for (size_t i = 0; i < e.arg_names.size(); ++i)
             if (!e.arg_names[i].empty() && !(e.text == "aggregate" && e.arg_names[i] == "default"))
-                fail(e.args[i]->line, e.args[i]->col, e.text + "() has no argument named '" + e.arg_names[i] + "' (usage: " + usage + ")",
+                fail(e.args[i]->line, e.args[i]->col,
+                     e.text + "() has no argument named '" + e.arg_names[i] + "' (usage: " + usage + ")",
                      scope.context);
             else if (e.arg_names[i].empty() && i >= positional)
                 fail(e.args[i]->line, e.args[i]->col, "a positional argument cannot follow a named one", scope.context);
@@ -467,7 +514,8 @@ private:
             } else {
                 const Item c = expr(p, scope);
                 if (c.kind != Item::Kind::constant || !c.value.is_bool())
-                    fail(p.line, p.col, "the predicate of select must be one of == != < <= > >= true false or a lambda (k, q) -> ...",
+                    fail(p.line, p.col,
+                         "the predicate of select must be one of == != < <= > >= true false or a lambda (k, q) -> ...",
                          scope.context);
                 s.predicate = Function::constant(c.value, 2);
             }
@@ -484,7 +532,8 @@ private:
             n.encoding = m_prog.node(value).encoding;
             for (size_t i = 0; i < e.args.size(); ++i)
                 if (e.arg_names[i] == "default")
-                    n.default_value = constant_of(expr(*e.args[i], scope), *e.args[i], scope, "the default of aggregate");
+                    n.default_value =
+                        constant_of(expr(*e.args[i], scope), *e.args[i], scope, "the default of aggregate");
             return sop_item(add_node(std::move(n)));
         }
         if (f == "selector_width") {
@@ -516,8 +565,10 @@ private:
             for (size_t i = 0; i < e.args.size(); ++i) {
                 const Item a = expr(*e.args[i], scope);
                 if (a.kind != Item::Kind::constant)
-                    fail(e.line, e.col, f + "() computes on values; for an s-op use map(x -> " + f + "(x), s)", scope.context);
-                if (!e.arg_names[i].empty()) fail(e.line, e.col, f + "() takes no keyword argument '" + e.arg_names[i] + "'", scope.context);
+                    fail(e.line, e.col, f + "() computes on values; for an s-op use map(x -> " + f + "(x), s)",
+                         scope.context);
+                if (!e.arg_names[i].empty())
+                    fail(e.line, e.col, f + "() takes no keyword argument '" + e.arg_names[i] + "'", scope.context);
                 args.push_back(a.value);
             }
             return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_builtin(f, args); }), -1, false};
@@ -525,10 +576,12 @@ private:
         const auto it = m_globals.find(f);
         if (it == m_globals.end() || it->second.order >= scope.visible || !it->second.def) {
             if (it != m_globals.end() && it->second.order < scope.visible && !it->second.def)
-                fail(e.line, e.col, "'" + f + "' is " + kind_name(it->second.item.kind) + ", not a function", scope.context);
+                fail(e.line, e.col, "'" + f + "' is " + kind_name(it->second.item.kind) + ", not a function",
+                     scope.context);
             fail(e.line, e.col,
                  "unknown function '" + f +
-                     "' (built in: map, sequence_map, select, aggregate, selector_width, numerical, categorical; or a def)",
+                     "' (built in: map, sequence_map, select, aggregate, selector_width, numerical, categorical; or a "
+                     "def)",
                  scope.context);
         }
         return expand(e, *it->second.def, it->second.order, scope);
@@ -536,14 +589,17 @@ private:
 
     Item expand(const Expr& e, const Statement& def, size_t order, const Scope& scope) {
         if (e.args.size() != def.params.size())
-            fail(e.line, e.col,
-                 "'" + def.name + "' takes " + std::to_string(def.params.size()) + " argument" + (def.params.size() == 1 ? "" : "s") +
-                     " (" + [&] {
-                         std::string p;
-                         for (size_t i = 0; i < def.params.size(); ++i) p += (i ? ", " : "") + def.params[i];
-                         return p;
-                     }() + "), got " + std::to_string(e.args.size()),
-                 scope.context);
+            fail(
+                e.line, e.col,
+                "'" + def.name + "' takes " + std::to_string(def.params.size()) + " argument" +
+                    (def.params.size() == 1 ? "" : "s") + " (" +
+                    [&] {
+                        std::string p;
+                        for (size_t i = 0; i < def.params.size(); ++i) p += (i ? ", " : "") + def.params[i];
+                        return p;
+                    }() +
+                    "), got " + std::to_string(e.args.size()),
+                scope.context);
         if (std::find(m_expanding.begin(), m_expanding.end(), def.name) != m_expanding.end())
             fail(e.line, e.col, "'" + def.name + "' calls itself; recursion is not supported", scope.context);
         Scope inner;
@@ -552,7 +608,8 @@ private:
         inner.context = " (in '" + def.name + "' called at line " + std::to_string(e.line) +
                         (scope.context.empty() ? ")" : ", " + scope.context.substr(2));
         for (size_t i = 0; i < e.args.size(); ++i) {
-            if (!e.arg_names[i].empty()) fail(e.args[i]->line, e.args[i]->col, "'" + def.name + "' takes no named arguments", scope.context);
+            if (!e.arg_names[i].empty())
+                fail(e.args[i]->line, e.args[i]->col, "'" + def.name + "' takes no named arguments", scope.context);
             Item a = expr(*e.args[i], scope);
             a.fresh = false;  // a parameter may be used several times
             inner.locals[def.params[i]] = a;
@@ -561,7 +618,8 @@ private:
         const std::string outer_prefix = m_prefix;
         m_prefix = (outer_prefix.empty() ? "" : outer_prefix + "/") + def.name + "@" + std::to_string(e.line);
         Item result = expr(*def.expr, inner);
-        if (result.kind == Item::Kind::sop && result.fresh) m_prog.nodes[static_cast<size_t>(result.index)].scope = m_prefix;
+        if (result.kind == Item::Kind::sop && result.fresh)
+            m_prog.nodes[static_cast<size_t>(result.index)].scope = m_prefix;
         m_prefix = outer_prefix;
         m_expanding.pop_back();
         return result;
@@ -664,7 +722,8 @@ private:
         for (int i : live) {
             Node& n = m_prog.nodes[static_cast<size_t>(i)];
             if (n.named) continue;
-            const std::string base = n.scope.empty() ? to_string(n.kind) + "@" + std::to_string(n.origin.line) : n.scope;
+            const std::string base =
+                n.scope.empty() ? to_string(n.kind) + "@" + std::to_string(n.origin.line) : n.scope;
             std::string name = base;
             for (int k = 2; used.count(name); ++k) name = base + "." + std::to_string(k);
             used.insert(name);
@@ -675,9 +734,13 @@ private:
 
 }  // namespace
 
-Program elaborate(const Ast& ast) { return Elaborator(ast).run(); }
+Program elaborate(const Ast& ast) {
+    return Elaborator(ast).run();
+}
 
-Program parse_program(const std::string& source, const std::string& filename) { return elaborate(parse(source, filename)); }
+Program parse_program(const std::string& source, const std::string& filename) {
+    return elaborate(parse(source, filename));
+}
 
 Program load_program(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -2,13 +2,13 @@
 // turned into map / sequence_map, constants folded.
 #pragma once
 
-#include "lib/rasp/ast.hpp"
-#include "lib/rasp/function.hpp"
-#include "lib/rasp/value.hpp"
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "lib/rasp/ast.hpp"
+#include "lib/rasp/function.hpp"
+#include "lib/rasp/value.hpp"
 
 namespace circuits::rasp {
 
@@ -47,9 +47,9 @@ enum class SelectorKind { select, conjunction, disjunction, negation };
 struct SelectorNode {
     SelectorKind kind = SelectorKind::select;
     Origin origin;
-    int keys = -1;             // select: node index
-    int queries = -1;          // select: node index
-    Function predicate;        // select: (k, q) -> bool, applied as predicate(key, query)
+    int keys = -1;              // select: node index
+    int queries = -1;           // select: node index
+    Function predicate;         // select: (k, q) -> bool, applied as predicate(key, query)
     std::vector<int> operands;  // and / or: two selector indices; not: one
 };
 
@@ -59,7 +59,7 @@ struct Program {
     std::vector<Value> vocab;  // empty when the program has no `vocab` line and none was given
     int max_len = 0;           // 0 when unset
     bool causal = false;
-    std::vector<Node> nodes;   // nodes[0] = tokens, nodes[1] = indices
+    std::vector<Node> nodes;  // nodes[0] = tokens, nodes[1] = indices
     std::vector<SelectorNode> selectors;
     int output = -1;  // node index
     int output_line = 0;

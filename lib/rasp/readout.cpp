@@ -11,8 +11,8 @@ std::vector<OutputReading> read_output(const Model& model, const Matrix& logits,
     if (enc != "categorical" && enc != "numerical")
         throw Error("read_output: the model has no output_encoding (not a compiled model)");
     if (logits.cols() != model.cfg.d_vocab_out)
-        throw Error("read_output: logits have " + std::to_string(logits.cols()) + " columns, expected d_vocab_out = " +
-                    std::to_string(model.cfg.d_vocab_out));
+        throw Error("read_output: logits have " + std::to_string(logits.cols()) +
+                    " columns, expected d_vocab_out = " + std::to_string(model.cfg.d_vocab_out));
     std::vector<OutputReading> out;
     for (Eigen::Index t = first_row; t < logits.rows(); ++t) {
         OutputReading r;

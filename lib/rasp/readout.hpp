@@ -1,18 +1,18 @@
 // Reading a compiled model's output s-op from its logits (categorical with none, or numerical).
 #pragma once
 
-#include "lib/model.hpp"
-
 #include <string>
 #include <vector>
+
+#include "lib/model.hpp"
 
 namespace circuits::rasp {
 
 // One position's output: none, a value of vocab_out (categorical), or a number (numerical).
 struct OutputReading {
     bool none = false;
-    int index = -1;      // categorical: index into vocab_out
-    double number = 0;   // numerical
+    int index = -1;     // categorical: index into vocab_out
+    double number = 0;  // numerical
 };
 
 // Reads rows first_row.. of `logits` [T, d_vocab_out] as Model::output_encoding says:

@@ -11,8 +11,12 @@ namespace circuits::rasp {
 namespace {
 
 // An integer view of bool/int values (the operands Python keeps integral).
-bool integral(const Value& v) { return v.is_bool() || v.is_int(); }
-std::int64_t int_of(const Value& v) { return v.is_bool() ? (v.as_bool() ? 1 : 0) : v.as_int(); }
+bool integral(const Value& v) {
+    return v.is_bool() || v.is_int();
+}
+std::int64_t int_of(const Value& v) {
+    return v.is_bool() ? (v.as_bool() ? 1 : 0) : v.as_int();
+}
 
 [[noreturn]] void type_error(const std::string& op, const Value& a, const Value& b) {
     throw ValueError("unsupported operand types for " + op + ": " + a.type_name() + " '" + a.to_string() + "' and " +
@@ -50,7 +54,8 @@ int compare_numbers(const Value& a, const Value& b) {
 // Ordering comparison for < <= > >=: numbers with numbers, strings with strings.
 int order(const std::string& op, const Value& a, const Value& b) {
     if (a.is_number() && b.is_number()) return compare_numbers(a, b);
-    if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string()) < 0 ? -1 : (a.as_string() == b.as_string() ? 0 : 1);
+    if (a.is_string() && b.is_string())
+        return a.as_string().compare(b.as_string()) < 0 ? -1 : (a.as_string() == b.as_string() ? 0 : 1);
     type_error(op, a, b);
 }
 
@@ -143,9 +148,12 @@ Value apply_binary(const std::string& op, const Value& a, const Value& b) {
     if (op == "+" && a.is_string() && b.is_string()) return Value::string(a.as_string() + b.as_string());
     if (!a.is_number() || !b.is_number()) type_error(op, a, b);
     const bool ints = integral(a) && integral(b);
-    if (op == "+") return ints ? checked_int(__int128(int_of(a)) + int_of(b), op) : Value::number(a.to_double() + b.to_double());
-    if (op == "-") return ints ? checked_int(__int128(int_of(a)) - int_of(b), op) : Value::number(a.to_double() - b.to_double());
-    if (op == "*") return ints ? checked_int(__int128(int_of(a)) * int_of(b), op) : Value::number(a.to_double() * b.to_double());
+    if (op == "+")
+        return ints ? checked_int(__int128(int_of(a)) + int_of(b), op) : Value::number(a.to_double() + b.to_double());
+    if (op == "-")
+        return ints ? checked_int(__int128(int_of(a)) - int_of(b), op) : Value::number(a.to_double() - b.to_double());
+    if (op == "*")
+        return ints ? checked_int(__int128(int_of(a)) * int_of(b), op) : Value::number(a.to_double() * b.to_double());
     if (op == "/") {
         if (b.to_double() == 0.0) throw ValueError("division by zero");
         return Value::number(a.to_double() / b.to_double());
@@ -153,7 +161,8 @@ Value apply_binary(const std::string& op, const Value& a, const Value& b) {
     if (op == "//" || op == "%") {
         if (b.to_double() == 0.0) throw ValueError(op == "//" ? "integer division by zero" : "modulo by zero");
         if (ints) {
-            if (int_of(a) == std::numeric_limits<std::int64_t>::min() && int_of(b) == -1) throw ValueError("integer overflow in " + op);
+            if (int_of(a) == std::numeric_limits<std::int64_t>::min() && int_of(b) == -1)
+                throw ValueError("integer overflow in " + op);
             return Value::integer(op == "//" ? floor_div(int_of(a), int_of(b)) : floor_mod(int_of(a), int_of(b)));
         }
         const double x = a.to_double(), y = b.to_double();
@@ -167,7 +176,8 @@ Value apply_binary(const std::string& op, const Value& a, const Value& b) {
 
 Value apply_unary(const std::string& op, const Value& a) {
     if (op == "not") return Value::boolean(!a.truthy());
-    if (!a.is_number()) throw ValueError("bad operand type for unary " + op + ": " + a.type_name() + " '" + a.to_string() + "'");
+    if (!a.is_number())
+        throw ValueError("bad operand type for unary " + op + ": " + a.type_name() + " '" + a.to_string() + "'");
     if (op == "+") return integral(a) ? Value::integer(int_of(a)) : a;
     if (op == "-") return integral(a) ? checked_int(-__int128(int_of(a)), op) : Value::number(-a.to_double());
     throw ValueError("unknown operator '" + op + "'");
@@ -185,7 +195,8 @@ Value apply_builtin(const std::string& name, const std::vector<Value>& args) {
                              std::to_string(args.size()));
     };
     if (name == "min" || name == "max") {
-        if (args.size() < 2) throw ValueError(name + "() takes at least 2 arguments, got " + std::to_string(args.size()));
+        if (args.size() < 2)
+            throw ValueError(name + "() takes at least 2 arguments, got " + std::to_string(args.size()));
         Value best = args[0];
         for (size_t i = 1; i < args.size(); ++i) {
             const int c = order(name, args[i], best);
@@ -205,7 +216,8 @@ Value apply_builtin(const std::string& name, const std::vector<Value>& args) {
         const Value& x = args[0];
         if (integral(x)) return Value::integer(int_of(x));
         const double d = x.to_double();
-        if (!std::isfinite(d) || std::fabs(d) > 9.2e18) throw ValueError("round() of " + x.to_string() + " is out of range");
+        if (!std::isfinite(d) || std::fabs(d) > 9.2e18)
+            throw ValueError("round() of " + x.to_string() + " is out of range");
         // Python 3 rounds halves to even.
         return Value::integer(static_cast<std::int64_t>(std::nearbyint(d)));
     }
@@ -219,7 +231,8 @@ Value apply_builtin(const std::string& name, const std::vector<Value>& args) {
         }
         if (integral(x)) return Value::integer(int_of(x));
         const double d = x.to_double();
-        if (!std::isfinite(d) || std::fabs(d) > 9.2e18) throw ValueError("int() of " + x.to_string() + " is out of range");
+        if (!std::isfinite(d) || std::fabs(d) > 9.2e18)
+            throw ValueError("int() of " + x.to_string() + " is out of range");
         return Value::integer(static_cast<std::int64_t>(std::trunc(d)));
     }
     if (name == "float") {

@@ -81,7 +81,9 @@ private:
 
 // Python `==`: numbers by value across bool/int/float, strings by text, none only with none.
 bool operator==(const Value& a, const Value& b);
-inline bool operator!=(const Value& a, const Value& b) { return !(a == b); }
+inline bool operator!=(const Value& a, const Value& b) {
+    return !(a == b);
+}
 
 // A total order for value sets: none < numbers (by value) < strings (by text). Values that compare
 // equal with == are equivalent in this order.

@@ -1,14 +1,14 @@
 // Compiled model vs evaluator, input by input.
 #include "lib/rasp/verify.hpp"
 
+#include <cmath>
+#include <random>
+
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 #include "lib/rasp/analysis.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/rasp/readout.hpp"
-
-#include <cmath>
-#include <random>
 
 namespace circuits::rasp {
 
@@ -27,7 +27,8 @@ std::optional<Mismatch> check_batch(const Program& program, const Model& model, 
     const bool numerical = model.output_encoding == "numerical";
     for (size_t b = 0; b < batch.size(); ++b) {
         std::vector<Value> input;
-        for (size_t t = 1; t < batch[b].size(); ++t) input.push_back(program.vocab[static_cast<size_t>(batch[b][t] - 1)]);
+        for (size_t t = 1; t < batch[b].size(); ++t)
+            input.push_back(program.vocab[static_cast<size_t>(batch[b][t] - 1)]);
         std::vector<Value> want;
         try {
             want = evaluate(program, input);
@@ -41,7 +42,8 @@ std::optional<Mismatch> check_batch(const Program& program, const Model& model, 
             bool ok;
             if (numerical) {
                 ok = want[i].is_none() ||
-                     (want[i].is_number() && std::fabs(r.number - want[i].to_double()) <= kVerifyAtol + kVerifyRtol * std::fabs(want[i].to_double()));
+                     (want[i].is_number() && std::fabs(r.number - want[i].to_double()) <=
+                                                 kVerifyAtol + kVerifyRtol * std::fabs(want[i].to_double()));
             } else if (want[i].is_none()) {
                 ok = r.none;
             } else {
@@ -57,7 +59,8 @@ std::optional<Mismatch> check_batch(const Program& program, const Model& model, 
 
 VerifyReport verify(const Program& program, const Model& model, const VerifyOptions& options) {
     if (model.output_encoding.empty()) throw Error("verify: the model has no output_encoding (not a compiled model)");
-    if (program.vocab.empty() || program.max_len <= 0) throw Error("verify: the program needs a vocabulary and max_len");
+    if (program.vocab.empty() || program.max_len <= 0)
+        throw Error("verify: the program needs a vocabulary and max_len");
     if (static_cast<int>(program.vocab.size()) + 1 != model.cfg.d_vocab || model.cfg.n_ctx != program.max_len + 1)
         throw Error("verify: the model was not compiled from this program (vocabulary or max_len differ)");
     std::vector<Value> out_values;

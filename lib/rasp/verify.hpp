@@ -1,13 +1,13 @@
 // Checking a compiled model against the evaluator on every short input and on random inputs.
 #pragma once
 
-#include "lib/model.hpp"
-#include "lib/rasp/program.hpp"
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "lib/model.hpp"
+#include "lib/rasp/program.hpp"
 
 namespace circuits::rasp {
 
@@ -16,10 +16,10 @@ inline constexpr double kVerifyAtol = 1e-6;
 inline constexpr double kVerifyRtol = 5e-3;
 
 struct VerifyOptions {
-    int random_inputs = 200;      // lengths uniform in [1, max_len], tokens uniform
-    int exhaustive_length = 4;    // every input of length 1..min(this, max_len)
+    int random_inputs = 200;    // lengths uniform in [1, max_len], tokens uniform
+    int exhaustive_length = 4;  // every input of length 1..min(this, max_len)
     std::uint64_t seed = 0;
-    int threads = 0;              // forward passes in parallel (0 = all cores)
+    int threads = 0;  // forward passes in parallel (0 = all cores)
 };
 
 struct Mismatch {
@@ -30,9 +30,9 @@ struct Mismatch {
 };
 
 struct VerifyReport {
-    int exhaustive = 0;       // inputs checked by enumeration
-    int random = 0;           // random inputs checked
-    int evaluator_errors = 0; // inputs skipped because the evaluator fails on them
+    int exhaustive = 0;                // inputs checked by enumeration
+    int random = 0;                    // random inputs checked
+    int evaluator_errors = 0;          // inputs skipped because the evaluator fails on them
     std::optional<Mismatch> mismatch;  // the first one found (enumeration first, then random)
 };
 

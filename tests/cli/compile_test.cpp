@@ -1,15 +1,16 @@
 // End-to-end tests of `circuits compile`, and of `run` and `inspect` on compiled models.
-#include "tests/test_util.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.hpp"
 
 namespace circuits {
 
 namespace {
-std::string programs() { return test::source_dir() + "/data/programs/"; }
+std::string programs() {
+    return test::source_dir() + "/data/programs/";
+}
 }  // namespace
 
 TEST_CASE("cli compile: writes the model, verifies it, and run reads the output s-op") {
@@ -17,8 +18,9 @@ TEST_CASE("cli compile: writes the model, verifies it, and run reads the output 
     auto r = test::cli({"compile", programs() + "reverse.rasp", "-o", dir.file("reverse.h5"), "--verify", "50"});
     REQUIRE(r.status == 0);
     CHECK(r.out.find("3 layers, 1 head per layer, d_model 44 (residual width)") != std::string::npos);
-    CHECK(r.out.find("verified: 340 inputs (every input up to length 4) and 50 random inputs agree with the evaluator") !=
-          std::string::npos);
+    CHECK(
+        r.out.find("verified: 340 inputs (every input up to length 4) and 50 random inputs agree with the evaluator") !=
+        std::string::npos);
     CHECK(r.out.find("wrote " + dir.file("reverse.h5")) != std::string::npos);
     r = test::cli({"run", dir.file("reverse.h5"), "a", "b", "c"});
     CHECK(r.status == 0);
@@ -40,8 +42,8 @@ TEST_CASE("cli compile: writes the model, verifies it, and run reads the output 
 
 TEST_CASE("cli compile: options override the directives") {
     test::TempDir dir;
-    auto r = test::cli({"compile", programs() + "length.rasp", "-o", dir.file("l.h5"), "--max-len", "12", "--vocab", "p", "q",
-                        "--causal", "--verify", "10"});
+    auto r = test::cli({"compile", programs() + "length.rasp", "-o", dir.file("l.h5"), "--max-len", "12", "--vocab",
+                        "p", "q", "--causal", "--verify", "10"});
     REQUIRE(r.status == 0);
     CHECK(r.out.find(", causal;") != std::string::npos);
     CHECK(test::cli({"run", dir.file("l.h5"), "p", "q", "q"}).out == "1 2 3\n");
@@ -53,16 +55,19 @@ TEST_CASE("cli compile: failures exit 1 naming the line and write no model") {
     test::TempDir dir;
     auto r = test::cli({"compile", programs() + "reverse.rasp", "-o", dir.file("r.h5"), "--attention-only"});
     CHECK(r.status == 1);
-    CHECK(r.err == "circuits: error: " + programs() +
-                       "reverse.rasp:4:11: 'length' is a selector_width, which needs an MLP to decode its attention to BOS, "
-                       "and --attention-only allows attention layers only\n");
+    CHECK(r.err ==
+          "circuits: error: " + programs() +
+              "reverse.rasp:4:11: 'length' is a selector_width, which needs an MLP to decode its attention to BOS, "
+              "and --attention-only allows attention layers only\n");
     CHECK_FALSE(std::filesystem::exists(dir.file("r.h5")));
     {
-        std::ofstream(dir.file("cat.rasp")) << "vocab a b\nmax_len 4\nx = aggregate(select(indices, indices, <), tokens)\noutput x\n";
+        std::ofstream(dir.file("cat.rasp"))
+            << "vocab a b\nmax_len 4\nx = aggregate(select(indices, indices, <), tokens)\noutput x\n";
     }
     r = test::cli({"compile", dir.file("cat.rasp"), "-o", dir.file("cat.h5")});
     CHECK(r.status == 1);
-    CHECK(r.err.find(dir.file("cat.rasp") + ":3:5: categorical aggregate can select several keys") != std::string::npos);
+    CHECK(r.err.find(dir.file("cat.rasp") + ":3:5: categorical aggregate can select several keys") !=
+          std::string::npos);
     CHECK_FALSE(std::filesystem::exists(dir.file("cat.h5")));
     r = test::cli({"compile", programs() + "reverse.rasp", "--verify", "-3", "-o", dir.file("r.h5")});
     CHECK(r.status == 2);
@@ -70,7 +75,8 @@ TEST_CASE("cli compile: failures exit 1 naming the line and write no model") {
 
 TEST_CASE("cli compile: attention-only induction, and inspect names the s-ops each block reads and writes") {
     test::TempDir dir;
-    auto r = test::cli({"compile", programs() + "induction.rasp", "-o", dir.file("i.h5"), "--attention-only", "--verify", "20"});
+    auto r = test::cli(
+        {"compile", programs() + "induction.rasp", "-o", dir.file("i.h5"), "--attention-only", "--verify", "20"});
     REQUIRE(r.status == 0);
     CHECK(r.out.find("2 layers, 1 head per layer") != std::string::npos);
     CHECK(r.out.find("d_mlp 0") != std::string::npos);

@@ -1,14 +1,15 @@
 // End-to-end tests of `circuits eval`.
-#include "tests/test_util.hpp"
-
+#include <fstream>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include "tests/test_util.hpp"
 
 namespace circuits {
 
 namespace {
-std::string programs() { return test::source_dir() + "/data/programs/"; }
+std::string programs() {
+    return test::source_dir() + "/data/programs/";
+}
 }  // namespace
 
 TEST_CASE("cli eval: prints one value per position, none where nothing is selected") {
@@ -42,12 +43,11 @@ TEST_CASE("cli eval: --json, --causal and the overrides") {
 
 TEST_CASE("cli eval: errors give the file and line with exit status 1; usage errors 2") {
     test::TempDir dir;
-    {
-        std::ofstream(dir.file("bad.rasp")) << "vocab a b\nx = select(tokens, tokens, ==\ny = 1\n";
-    }
+    { std::ofstream(dir.file("bad.rasp")) << "vocab a b\nx = select(tokens, tokens, ==\ny = 1\n"; }
     auto r = test::cli({"eval", dir.file("bad.rasp"), "a"});
     CHECK(r.status == 1);
-    CHECK(r.err == "circuits: error: " + dir.file("bad.rasp") + ":2:30: expected ',' or ')' after argument 3 of select(...), found 'y'\n");
+    CHECK(r.err == "circuits: error: " + dir.file("bad.rasp") +
+                       ":2:30: expected ',' or ')' after argument 3 of select(...), found 'y'\n");
     r = test::cli({"eval", programs() + "reverse.rasp", "z"});
     CHECK(r.status == 1);
     CHECK(r.err.find("token 'z' is not in the vocabulary (a b c d)") != std::string::npos);

@@ -25,7 +25,8 @@ std::string values(const Analysis& a, int n) {
 const std::string kSort =
     "vocab 1 2 3\nmax_len 4\nkeys = tokens + indices / 4\nrank = selector_width(select(keys, keys, <))\n"
     "rank_unique = selector_width(select(tokens, tokens, <))\n"
-    "sort = aggregate(select(rank, indices, ==), tokens)\nsort_unique = aggregate(select(rank_unique, indices, ==), tokens)\n"
+    "sort = aggregate(select(rank, indices, ==), tokens)\nsort_unique = aggregate(select(rank_unique, indices, ==), "
+    "tokens)\n"
     "both = sequence_map((a, b) -> a, sort, sort_unique)\noutput both\n";
 
 }  // namespace
@@ -33,8 +34,10 @@ const std::string kSort =
 TEST_CASE("rasp analysis: value sets of inputs, maps, sequence_maps, selector_width and aggregates") {
     const Program p = parse_program(
         "vocab a b\nmax_len 3\nlength = selector_width(select(tokens, tokens, true))\nopp = length - indices - 1\n"
-        "is_a = tokens == \"a\"\nfrac = numerical(aggregate(select(indices, indices, <=), numerical(is_a), default: 0))\n"
-        "rev = aggregate(select(indices, opp, ==), tokens)\nout = sequence_map((r, f) -> r + str(f), rev, categorical(frac))\noutput out\n",
+        "is_a = tokens == \"a\"\nfrac = numerical(aggregate(select(indices, indices, <=), numerical(is_a), default: "
+        "0))\n"
+        "rev = aggregate(select(indices, opp, ==), tokens)\nout = sequence_map((r, f) -> r + str(f), rev, "
+        "categorical(frac))\noutput out\n",
         "v.rasp");
     const Analysis a = analyse(p);
     CHECK(values(a, kTokensNode) == "a b");
@@ -51,7 +54,8 @@ TEST_CASE("rasp analysis: value sets of inputs, maps, sequence_maps, selector_wi
 TEST_CASE("rasp analysis: none, injective and uniform s-ops") {
     const Program p = parse_program(
         "vocab a b\nmax_len 4\nlength = selector_width(select(tokens, tokens, true))\nopp = length - indices - 1\n"
-        "prev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\nrev = aggregate(select(indices, opp, ==), tokens)\n"
+        "prev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\nrev = aggregate(select(indices, "
+        "opp, ==), tokens)\n"
         "frac = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
         "x = sequence_map((a, b) -> a, prev, rev)\ny = sequence_map((a, b) -> a, x, frac > 0)\noutput y\n",
         "f.rasp");
@@ -62,7 +66,7 @@ TEST_CASE("rasp analysis: none, injective and uniform s-ops") {
     CHECK(a.sop(kIndicesNode).injective);
     CHECK(a.sop(find(p, "prev")).may_be_none);  // nothing selected at position 0
     CHECK_FALSE(a.sop(find(p, "prev")).ambiguous);
-    CHECK(a.sop(find(p, "rev")).may_be_none);  // not proven to select a key for every query
+    CHECK(a.sop(find(p, "rev")).may_be_none);         // not proven to select a key for every query
     CHECK_FALSE(a.sop(find(p, "frac")).may_be_none);  // <= on indices selects the query itself
 }
 
@@ -99,7 +103,8 @@ TEST_CASE("rasp analysis: and / or / not combine predicates over the same key an
     const auto& s3 = a.selector(p.node(find(p, "w3")).selector);
     CHECK_FALSE(s3.combined);
     CHECK(s3.why ==
-          "'and' combines selectors over different keys ('tokens' and 'indices'); only selectors over the same key and query "
+          "'and' combines selectors over different keys ('tokens' and 'indices'); only selectors over the same key and "
+          "query "
           "s-ops become one attention head");
 }
 

@@ -2,6 +2,8 @@
 // improvements over Tracr, and every restriction's error with its line.
 #include "lib/rasp/compiler.hpp"
 
+#include <cmath>
+
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 #include "lib/model_io.hpp"
@@ -10,13 +12,13 @@
 #include "lib/rasp/verify.hpp"
 #include "tests/test_util.hpp"
 
-#include <cmath>
-
 namespace circuits::rasp {
 
 namespace {
 
-Model compile_source(const std::string& src, const CompileOptions& o = {}) { return compile(parse_program(src, "c.rasp"), o); }
+Model compile_source(const std::string& src, const CompileOptions& o = {}) {
+    return compile(parse_program(src, "c.rasp"), o);
+}
 
 std::string compile_error(const std::string& src, const CompileOptions& o = {}) {
     try {
@@ -55,28 +57,33 @@ void check_verified(const std::string& src, int random = 200, const CompileOptio
     const auto report = verify(p, m, vo);
     CHECK(report.evaluator_errors == 0);
     if (report.mismatch)
-        FAIL_CHECK("mismatch on '" << join_values(report.mismatch->input) << "' at " << report.mismatch->position << ": want "
-                                   << report.mismatch->expected << ", got " << report.mismatch->got);
+        FAIL_CHECK("mismatch on '" << join_values(report.mismatch->input) << "' at " << report.mismatch->position
+                                   << ": want " << report.mismatch->expected << ", got " << report.mismatch->got);
 }
 
 const std::string kLength = "length = selector_width(select(tokens, tokens, true))\n";
-const std::string kReverse = "vocab a b c d\nmax_len 6\n" + kLength +
-                             "opp = length - indices - 1\nreverse = aggregate(select(indices, opp, ==), tokens)\noutput reverse\n";
+const std::string kReverse =
+    "vocab a b c d\nmax_len 6\n" + kLength +
+    "opp = length - indices - 1\nreverse = aggregate(select(indices, opp, ==), tokens)\noutput reverse\n";
 
 }  // namespace
 
 TEST_CASE("rasp compiler: the examples table of RASP.md through the compiled model") {
-    CHECK(run_model(compile_source("vocab a b c\nmax_len 5\n" + kLength + "output length\n"), {"a", "b", "c"}) == "3 3 3");
+    CHECK(run_model(compile_source("vocab a b c\nmax_len 5\n" + kLength + "output length\n"), {"a", "b", "c"}) ==
+          "3 3 3");
     CHECK(run_model(compile_source(kReverse), {"a", "b", "c", "d"}) == "d c b a");
-    CHECK(run_model(compile_source("vocab a b c\nmax_len 5\nhist = selector_width(select(tokens, tokens, ==))\noutput hist\n"),
+    CHECK(run_model(compile_source(
+                        "vocab a b c\nmax_len 5\nhist = selector_width(select(tokens, tokens, ==))\noutput hist\n"),
                     {"a", "b", "a", "c"}) == "2 1 2 1");
     CHECK(run_model(compile_source("vocab 1 2 3 4\nmax_len 5\ntarget = selector_width(select(tokens, tokens, <))\n"
                                    "sort = aggregate(select(target, indices, ==), tokens)\noutput sort\n"),
                     {"2", "4", "3", "1"}) == "1 2 3 4");
     const Model frac = compile_source(
-        "vocab x a b\nmax_len 6\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"x\"), default: 0))\noutput f\n");
+        "vocab x a b\nmax_len 6\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"x\"), "
+        "default: 0))\noutput f\n");
     CHECK(run_model(frac, {"x", "a", "x", "b", "x"}) == "1 0.5 0.6666667 0.5 0.6");
-    CHECK(run_model(compile_source("vocab a b c d\nmax_len 5\ns = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\noutput s\n"),
+    CHECK(run_model(compile_source("vocab a b c d\nmax_len 5\ns = aggregate(select(indices, indices, (k, q) -> q == k "
+                                   "+ 1), tokens)\noutput s\n"),
                     {"a", "b", "c", "d"}) == "none a b c");
 }
 
@@ -165,16 +172,20 @@ TEST_CASE("rasp compiler: and / or / not of selectors over the same s-ops compil
         CHECK(m.cfg.n_layers == 1);
         CHECK(m.cfg.n_heads == 1);
     }
-    check_verified(src + "prev = aggregate(select(indices, indices, (k, q) -> q == k + 1) and not select(indices, indices, false), tokens)\noutput prev\n");
+    check_verified(src +
+                   "prev = aggregate(select(indices, indices, (k, q) -> q == k + 1) and not select(indices, indices, "
+                   "false), tokens)\noutput prev\n");
     CHECK(compile_error(src + "w = selector_width(same and select(indices, indices, <))\noutput w\n") ==
-          "c.rasp:4:25: 'and' combines selectors over different keys ('tokens' and 'indices'); only selectors over the same "
+          "c.rasp:4:25: 'and' combines selectors over different keys ('tokens' and 'indices'); only selectors over the "
+          "same "
           "key and query s-ops become one attention head");
 }
 
 // Better than Tracr, whose selector_width loses exactness past about max_len 10.
 TEST_CASE("rasp compiler: selector_width is exact up to max_len 64") {
-    const std::string src = "vocab a b\nmax_len 64\nhist = selector_width(select(tokens, tokens, ==))\n"
-                            "count = numerical(selector_width(select(tokens, tokens, (k, q) -> k == \"a\")))\n";
+    const std::string src =
+        "vocab a b\nmax_len 64\nhist = selector_width(select(tokens, tokens, ==))\n"
+        "count = numerical(selector_width(select(tokens, tokens, (k, q) -> k == \"a\")))\n";
     const Program p = parse_program(src + "output hist\n", "w.rasp");
     const Model m = compile(p);
     const Model num = compile_source(src + "output count\n");
@@ -201,8 +212,9 @@ TEST_CASE("rasp compiler: selector_width is exact up to max_len 64") {
 TEST_CASE("rasp compiler: softmax temperature makes every head exact after the 1/sqrt(d_head) scaling") {
     // sort's rank head compares 4 x 16 key values: d_head is large, so an unscaled temperature
     // would be too soft by a factor sqrt(d_head).
-    const std::string src = "vocab 1 2 3 4\nmax_len 16\nkeys = tokens + indices / 16\nrank = selector_width(select(keys, keys, <))\n"
-                            "sort = aggregate(select(rank, indices, ==), tokens)\noutput sort\n";
+    const std::string src =
+        "vocab 1 2 3 4\nmax_len 16\nkeys = tokens + indices / 16\nrank = selector_width(select(keys, keys, <))\n"
+        "sort = aggregate(select(rank, indices, ==), tokens)\noutput sort\n";
     const Program p = parse_program(src, "t.rasp");
     const Model m = compile(p);
     REQUIRE(m.cfg.d_head >= 32);
@@ -217,10 +229,13 @@ TEST_CASE("rasp compiler: softmax temperature makes every head exact after the 1
         const auto r = forward(m, tokens);
         for (int l = 0; l < m.cfg.n_layers; ++l)
             for (int h = 0; h < m.cfg.n_heads; ++h) {
-                if (m.blocks[static_cast<size_t>(l)].attn.W_O[static_cast<size_t>(h)].cwiseAbs().maxCoeff() == 0.0f) continue;
+                if (m.blocks[static_cast<size_t>(l)].attn.W_O[static_cast<size_t>(h)].cwiseAbs().maxCoeff() == 0.0f)
+                    continue;
                 // The pre-softmax logits are c (selected), c/2 or c (BOS), or 0: multiples of c/2.
-                const Matrix q = r.resid_pre[static_cast<size_t>(l)] * m.blocks[static_cast<size_t>(l)].attn.W_Q[static_cast<size_t>(h)];
-                const Matrix k = r.resid_pre[static_cast<size_t>(l)] * m.blocks[static_cast<size_t>(l)].attn.W_K[static_cast<size_t>(h)];
+                const Matrix q = r.resid_pre[static_cast<size_t>(l)] *
+                                 m.blocks[static_cast<size_t>(l)].attn.W_Q[static_cast<size_t>(h)];
+                const Matrix k = r.resid_pre[static_cast<size_t>(l)] *
+                                 m.blocks[static_cast<size_t>(l)].attn.W_K[static_cast<size_t>(h)];
                 const Matrix logits = q * k.transpose() / std::sqrt(static_cast<float>(m.cfg.d_head));
                 for (Eigen::Index i = 1; i < logits.rows(); ++i)
                     for (Eigen::Index j = 0; j < logits.cols(); ++j) {
@@ -233,8 +248,10 @@ TEST_CASE("rasp compiler: softmax temperature makes every head exact after the 1
                     const float top = pattern.row(i).maxCoeff();
                     double leak = 0;
                     for (Eigen::Index j = 0; j < pattern.cols(); ++j)
-                        if (pattern(i, j) < 0.5f * top) leak += pattern(i, j);
-                        else CHECK(pattern(i, j) == doctest::Approx(top).epsilon(1e-5));
+                        if (pattern(i, j) < 0.5f * top)
+                            leak += pattern(i, j);
+                        else
+                            CHECK(pattern(i, j) == doctest::Approx(top).epsilon(1e-5));
                     CHECK(leak < 2 * kAttentionLeak);
                 }
             }
@@ -265,57 +282,84 @@ TEST_CASE("rasp compiler: attention-only programs compile without MLPs; others n
 
 TEST_CASE("rasp compiler: every restriction of RASP.md gives its error with the line") {
     // Select keys and queries must be categorical.
-    CHECK(compile_error("vocab a b\nmax_len 4\nn = numerical(tokens == \"a\")\nw = selector_width(select(n, tokens, ==))\noutput w\n") ==
-          "c.rasp:4:20: select keys must be categorical, but 'n' (line 3) is numerical (a compiled head compares one-hot "
-          "values; use categorical(...))");
-    CHECK(compile_error("vocab a b\nmax_len 4\nn = numerical(tokens == \"a\")\nw = aggregate(select(tokens, n, ==), tokens)\noutput w\n")
+    CHECK(
+        compile_error("vocab a b\nmax_len 4\nn = numerical(tokens == \"a\")\nw = selector_width(select(n, tokens, "
+                      "==))\noutput w\n") ==
+        "c.rasp:4:20: select keys must be categorical, but 'n' (line 3) is numerical (a compiled head compares one-hot "
+        "values; use categorical(...))");
+    CHECK(compile_error("vocab a b\nmax_len 4\nn = numerical(tokens == \"a\")\nw = aggregate(select(tokens, n, ==), "
+                        "tokens)\noutput w\n")
               .find("c.rasp:4:15: select queries must be categorical, but 'n' (line 3) is numerical") == 0);
     // A categorical aggregate must select at most one key per query.
     CHECK(compile_error("vocab a b\nmax_len 4\n\nx = aggregate(select(indices, indices, <=), tokens)\noutput x\n") ==
-          "c.rasp:4:5: categorical aggregate can select several keys with different values (the query value 1 of 'indices' "
-          "selects the key values 0 and 1 of 'indices'); a categorical aggregate must select at most one key per query: use "
+          "c.rasp:4:5: categorical aggregate can select several keys with different values (the query value 1 of "
+          "'indices' "
+          "selects the key values 0 and 1 of 'indices'); a categorical aggregate must select at most one key per "
+          "query: use "
           "numerical(aggregate(...)) for a mean, or a selector that matches one key");
     // A numerical aggregate of values outside {0, 1}.
-    CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(aggregate(select(tokens, tokens, true), numerical(indices)))\noutput x\n") ==
-          "c.rasp:3:15: numerical aggregate of values outside {0, 1}: 'map@3' (line 3) can be 2 (the compiled mean is exact "
+    CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(aggregate(select(tokens, tokens, true), "
+                        "numerical(indices)))\noutput x\n") ==
+          "c.rasp:3:15: numerical aggregate of values outside {0, 1}: 'map@3' (line 3) can be 2 (the compiled mean is "
+          "exact "
           "for 0/1 values only)");
     // An MLP under --attention-only: see the test above.
 }
 
 TEST_CASE("rasp compiler: the compiler's own errors name the line") {
-    CHECK(compile_error("vocab a b\nmax_len 4\nx = aggregate(select(indices, indices, (k, q) -> k == q + 1), tokens, default: \"a\")\noutput x\n").find(
-              "c.rasp:3:5: a categorical aggregate's default must be none") == 0);
-    CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(aggregate(select(tokens, tokens, !=), numerical(tokens == \"a\"), default: 1))\noutput x\n") ==
+    CHECK(compile_error("vocab a b\nmax_len 4\nx = aggregate(select(indices, indices, (k, q) -> k == q + 1), tokens, "
+                        "default: \"a\")\noutput x\n")
+              .find("c.rasp:3:5: a categorical aggregate's default must be none") == 0);
+    CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(aggregate(select(tokens, tokens, !=), numerical(tokens == "
+                        "\"a\"), default: 1))\noutput x\n") ==
           "c.rasp:3:15: a numerical aggregate's default must be 0 (BOS carries it), not 1");
-    CHECK(compile_error("vocab a b\nmax_len 4\nf = numerical(aggregate(select(tokens, tokens, !=), numerical(tokens == \"a\")))\n"
-                        "g = f > 0\noutput g\n") ==
-          "c.rasp:4:7: 'f' (line 3) is numerical and can be none, which the compiled model holds as 0; give its aggregate a "
+    CHECK(compile_error(
+              "vocab a b\nmax_len 4\nf = numerical(aggregate(select(tokens, tokens, !=), numerical(tokens == \"a\")))\n"
+              "g = f > 0\noutput g\n") ==
+          "c.rasp:4:7: 'f' (line 3) is numerical and can be none, which the compiled model holds as 0; give its "
+          "aggregate a "
           "default (default: 0) or make it categorical");
-    CHECK(compile_error("vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
-                        "g = sequence_map((x, y) -> x * y, f, numerical(f + 1))\noutput g\n")
-              .find("c.rasp:4:5: sequence_map of numerical s-ops must itself be numerical") == 0);
-    CHECK(compile_error("vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
-                        "g = numerical(sequence_map((x, y) -> x * y, f, numerical(indices)))\noutput g\n")
-              .find("c.rasp:4:15: sequence_map of numerical s-ops must be linear") == 0);
-    CHECK(compile_error("vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
-                        "g = f + indices\noutput g\n")
-              .find("c.rasp:4:7: sequence_map of numerical 'f' and categorical 'indices' cannot be compiled") == 0);
+    CHECK(
+        compile_error(
+            "vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
+            "g = sequence_map((x, y) -> x * y, f, numerical(f + 1))\noutput g\n")
+            .find("c.rasp:4:5: sequence_map of numerical s-ops must itself be numerical") == 0);
+    CHECK(
+        compile_error(
+            "vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
+            "g = numerical(sequence_map((x, y) -> x * y, f, numerical(indices)))\noutput g\n")
+            .find("c.rasp:4:15: sequence_map of numerical s-ops must be linear") == 0);
+    CHECK(
+        compile_error(
+            "vocab a b\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\")))\n"
+            "g = f + indices\noutput g\n")
+            .find("c.rasp:4:7: sequence_map of numerical 'f' and categorical 'indices' cannot be compiled") == 0);
+    CHECK(compile_error("vocab a b\nmax_len 4\np = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
+                        "f = numerical(aggregate(select(indices, indices, <=), p == \"a\", default: 0))\noutput f\n") ==
+          "c.rasp:4:15: numerical aggregate of 'map@4' (line 4), which can be none: the compiled mean would count none as 0");
     CHECK(compile_error("vocab a BOS\nmax_len 4\nx = tokens == \"a\"\noutput x\n") ==
           "c.rasp: the vocabulary contains 'BOS', the compiled model's BOS token");
     CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(tokens)\noutput x\n") ==
-          "c.rasp:3:5: numerical s-op 'x' can take the non-numeric value 'a' (numerical s-ops hold numbers; use categorical)");
+          "c.rasp:3:5: numerical s-op 'x' can take the non-numeric value 'a' (numerical s-ops hold numbers; use "
+          "categorical)");
 }
 
 TEST_CASE("rasp compiler: numerical maps: linear exactly, others by discretising; numerical to categorical") {
-    const std::string src = "vocab x a\nmax_len 6\nfrac = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"x\"), default: 0))\n";
+    const std::string src =
+        "vocab x a\nmax_len 6\nfrac = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"x\"), "
+        "default: 0))\n";
     check_verified(src + "y = numerical(2 * frac - 1)\noutput y\n");
     check_verified(src + "y = numerical(map(v -> v * v, frac))\noutput y\n");
     check_verified(src + "y = frac > 0.5\noutput y\n");
     check_verified(src + "y = numerical(map(v -> round(3 * v), frac))\noutput y\n");
-    check_verified(src + "g = numerical(frac - numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"a\"))))\noutput g\n");
+    check_verified(src +
+                   "g = numerical(frac - numerical(aggregate(select(indices, indices, <=), numerical(tokens == "
+                   "\"a\"))))\noutput g\n");
     check_verified(src + "y = numerical(map(v -> 1 - v, frac))\nz = y < 0.25\noutput z\n");
     // A categorical s-op averaged numerically: its 0/1 values are read straight from its one-hot.
-    check_verified("vocab x a\nmax_len 6\ny = numerical(aggregate(select(indices, indices, <=), tokens == \"x\", default: 0))\noutput y\n");
+    check_verified(
+        "vocab x a\nmax_len 6\ny = numerical(aggregate(select(indices, indices, <=), tokens == \"x\", default: "
+        "0))\noutput y\n");
     // The linear MLP is exact: 2 * frac - 1 is -1 or 1 with no float error beyond the mean's.
     const Model m = compile_source(src + "y = numerical(2 * frac - 1)\noutput y\n");
     CHECK(run_model(m, {"a", "x"}) == "-1 0");
@@ -326,16 +370,18 @@ TEST_CASE("rasp compiler: numerical maps: linear exactly, others by discretising
 TEST_CASE("rasp compiler: a categorical aggregate whose keys may repeat with different values is cleaned before use") {
     // On "a b a c a" the last query matches keys 1 (b) and 3 (c): the evaluator gives none, and
     // is_b must see none too, so an MLP zeroes the head's half-b half-c mixture.
-    const std::string src = "vocab a b c\nmax_len 6\ncausal\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
-                            "nxt = aggregate(select(prev, tokens, ==), tokens)\nis_b = nxt == \"b\"\noutput is_b\n";
+    const std::string src =
+        "vocab a b c\nmax_len 6\ncausal\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
+        "nxt = aggregate(select(prev, tokens, ==), tokens)\nis_b = nxt == \"b\"\noutput is_b\n";
     CHECK(run_evaluator(src, {"a", "b", "a", "c", "a"}) == "none none true none none");
     const Model m = compile_source(src);
     CHECK(run_model(m, {"a", "b", "a", "c", "a"}) == "none none true none none");
     CHECK(m.cfg.d_mlp > 0);
     check_verified(src);
     // As the output, the mixture reads as none without an MLP.
-    const std::string out_only = "vocab a b c\nmax_len 6\ncausal\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
-                                 "nxt = aggregate(select(prev, tokens, ==), tokens)\noutput nxt\n";
+    const std::string out_only =
+        "vocab a b c\nmax_len 6\ncausal\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
+        "nxt = aggregate(select(prev, tokens, ==), tokens)\noutput nxt\n";
     CHECK(run_model(compile_source(out_only), {"a", "b", "a", "c", "a"}) == "none none b none none");
     CHECK(compile_source(out_only).cfg.d_mlp == 0);
 }

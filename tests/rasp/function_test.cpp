@@ -32,7 +32,8 @@ TEST_CASE("rasp function: composition propagates none from the inner function, a
     call.kind = FnNode::Kind::apply;
     call.callee = std::make_shared<const Function>(ten_div);
     call.args = {std::make_shared<const FnNode>(x)};
-    cond.args = {std::make_shared<const FnNode>(is_zero), std::make_shared<const FnNode>(none), std::make_shared<const FnNode>(call)};
+    cond.args = {std::make_shared<const FnNode>(is_zero), std::make_shared<const FnNode>(none),
+                 std::make_shared<const FnNode>(call)};
     const Function inner({"x"}, std::make_shared<const FnNode>(cond));
     // outer: y -> y is none?  `not y` would be true for none, but it is never called with none.
     const Function outer = Function::unary("not");

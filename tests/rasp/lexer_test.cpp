@@ -1,9 +1,9 @@
 // Tests of the RASP lexer: tokens, positions, vocab lines and errors.
 #include "lib/rasp/lexer.hpp"
 
-#include "lib/error.hpp"
-
 #include <doctest/doctest.h>
+
+#include "lib/error.hpp"
 
 namespace circuits::rasp {
 
@@ -49,7 +49,8 @@ TEST_CASE("rasp lexer: a vocab line is read as words, numbers typed, quotes kept
 
 TEST_CASE("rasp lexer: errors name file, line and column") {
     CHECK_THROWS_WITH_AS(tokenize("x = 1\ny = $\n", "p.rasp"), "p.rasp:2:5: unexpected character '$'", Error);
-    CHECK_THROWS_WITH_AS(tokenize("x = \"abc\n", "p.rasp"), "p.rasp:1:5: unterminated string (expected the closing \")", Error);
+    CHECK_THROWS_WITH_AS(tokenize("x = \"abc\n", "p.rasp"), "p.rasp:1:5: unterminated string (expected the closing \")",
+                         Error);
     CHECK_THROWS_WITH_AS(tokenize("x = 3a\n", "p.rasp"), "p.rasp:1:6: unexpected 'a' after the number 3", Error);
 }
 

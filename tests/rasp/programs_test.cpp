@@ -1,21 +1,23 @@
 // The bundled programs (data/programs): each compiled model agrees with the evaluator on every
 // input up to length 4 and on 200 random inputs, and the bundled compiled models are current.
+#include <filesystem>
+
 #include "lib/model_io.hpp"
 #include "lib/rasp/compiler.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/rasp/verify.hpp"
 #include "tests/test_util.hpp"
 
-#include <filesystem>
-
 namespace circuits::rasp {
 
 namespace {
 
-const char* const kPrograms[] = {"length", "reverse", "hist", "sort_unique", "sort", "frac_prevs", "pair_balance",
-                                 "shuffle_dyck", "count", "shift_by", "detect_pattern", "induction"};
+const char* const kPrograms[] = {"length",       "reverse",      "hist",  "sort_unique", "sort",           "frac_prevs",
+                                 "pair_balance", "shuffle_dyck", "count", "shift_by",    "detect_pattern", "induction"};
 
-std::string program_path(const std::string& name) { return test::source_dir() + "/data/programs/" + name + ".rasp"; }
+std::string program_path(const std::string& name) {
+    return test::source_dir() + "/data/programs/" + name + ".rasp";
+}
 
 CompileOptions options_for(const std::string& name) {
     CompileOptions o;
@@ -41,8 +43,8 @@ TEST_CASE("rasp programs: every bundled program compiles to a model that matches
         CHECK(report.random == 200);
         CHECK(report.evaluator_errors == 0);
         if (report.mismatch)
-            FAIL_CHECK("'" << join_values(report.mismatch->input) << "' position " << report.mismatch->position << ": evaluator "
-                           << report.mismatch->expected << ", compiled " << report.mismatch->got);
+            FAIL_CHECK("'" << join_values(report.mismatch->input) << "' position " << report.mismatch->position
+                           << ": evaluator " << report.mismatch->expected << ", compiled " << report.mismatch->got);
     }
 }
 

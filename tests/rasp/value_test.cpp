@@ -6,10 +6,18 @@
 namespace circuits::rasp {
 
 namespace {
-Value I(std::int64_t i) { return Value::integer(i); }
-Value F(double d) { return Value::number(d); }
-Value S(const std::string& s) { return Value::string(s); }
-Value B(bool b) { return Value::boolean(b); }
+Value I(std::int64_t i) {
+    return Value::integer(i);
+}
+Value F(double d) {
+    return Value::number(d);
+}
+Value S(const std::string& s) {
+    return Value::string(s);
+}
+Value B(bool b) {
+    return Value::boolean(b);
+}
 }  // namespace
 
 TEST_CASE("rasp value: numbers compare across bool, int and float; strings and none only with themselves") {

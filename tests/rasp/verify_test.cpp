@@ -37,7 +37,8 @@ TEST_CASE("rasp verify: swapping two output columns of W_U is caught with the in
 
 TEST_CASE("rasp verify: a numerical output off by more than the tolerance is caught") {
     const Program p = parse_program(
-        "vocab x a\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"x\"), default: 0))\noutput f\n",
+        "vocab x a\nmax_len 4\nf = numerical(aggregate(select(indices, indices, <=), numerical(tokens == \"x\"), "
+        "default: 0))\noutput f\n",
         "v.rasp");
     Model m = compile(p);
     CHECK_FALSE(verify(p, m).mismatch.has_value());
