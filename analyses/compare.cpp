@@ -438,6 +438,7 @@ void write_compare(H5Writer& w, const CompareResult& r) {
     w.write("compare/edges_both", edge_array(r.edges_both));
     w.write("compare/edges_only_a", edge_array(r.edges_only_a));
     w.write("compare/edges_only_b", edge_array(r.edges_only_b));
+    if (!r.probe.empty()) w.write_strings("compare/probe_example", r.probe.front());
     w.attr("compare", "probe_sequences", r.options.probe);
     w.attr("compare", "probe_positions", r.n_positions);
     w.attr("compare", "scored_positions", r.n_scored);

@@ -2,6 +2,8 @@
 // prints a per-head summary table.
 #include "cli/commands.hpp"
 
+#include "reports/report.hpp"
+
 #include "analyses/registry.hpp"
 #include "analyses/path_expansion.hpp"
 #include "analyses/results.hpp"
@@ -276,6 +278,12 @@ int run_analyze(const po::variables_map& vm, std::ostream& out, std::ostream& er
     err.unsetf(std::ios::fixed);
     print_summary(output, model.cfg, out);
     out << "wrote " << output << "\n";
+    if (vm.count("report")) {
+        const auto dir = vm["report"].as<std::string>();
+        const auto summary = reports::write_report(output, dir);
+        for (const auto& n : summary.notes) err << "report: " << n << "\n";
+        out << "wrote " << dir << "/index.html (" << summary.head_pages << " head pages)\n";
+    }
     return 0;
 }
 
@@ -286,7 +294,7 @@ Command analyze_command() {
             "run the analysis passes on a model and write a results file",
             "circuits analyze MODEL [-o RESULTS] [--passes LIST] [--top-k K] [--seed S] [--threads N] [--tokens FILE]\n"
             "       [--baseline-samples N] [--induction-threshold X] [--probe-length N] [--probe-repeats R]\n"
-            "       [--probe-sequences N] [--prev-token-threshold X] [--copying-threshold X] [--max-order K] [--timings]",
+            "       [--probe-sequences N] [--prev-token-threshold X] [--copying-threshold X] [--max-order K] [--timings] [--report DIR]",
             "Runs the analysis passes on the model and writes one group per pass to an HDF5 results file\n"
             "(written under a temporary name and renamed into place; nothing is left on failure). Passes, in\n"
             "the order they run: " + pass_names() + ".\n"
@@ -321,7 +329,8 @@ Command analyze_command() {
                     "probe-repeats", po::value<int>()->default_value(4), "induction probe: repeats of the block")(
                     "probe-sequences", po::value<int>()->default_value(10), "induction probe: sequences averaged")(
                     "max-order", po::value<int>()->default_value(2), "path expansion: longest chain of heads")(
-                    "timings", "print each step's wall-clock seconds on stderr");
+                    "timings", "print each step's wall-clock seconds on stderr")(
+                    "report", po::value<std::string>(), "also write the HTML report of the results into DIR");
                 pos.add("model", 1);
             },
             run_analyze};

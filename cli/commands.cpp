@@ -12,6 +12,7 @@ const std::vector<Command>& commands() {
         compile_command(),
         eval_command(),
         report_command(),
+        compare_command(),
         train_command(),
     };
     return all;

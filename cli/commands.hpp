@@ -12,6 +12,7 @@ Command analyze_command();
 Command compile_command();
 Command eval_command();
 Command report_command();
+Command compare_command();
 Command train_command();
 
 }  // namespace circuits::cli

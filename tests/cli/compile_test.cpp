@@ -83,8 +83,8 @@ TEST_CASE("cli compile: attention-only induction, and inspect names the s-ops ea
     const auto info = test::cli({"inspect", dir.file("i.h5")});
     REQUIRE(info.status == 0);
     CHECK(info.out.find("origin: compiled") != std::string::npos);
-    CHECK(info.out.find("L0H0  query one indices; key BOS indices; value tokens -> writes prev") != std::string::npos);
-    CHECK(info.out.find("L1H0  query one tokens; key BOS prev; value tokens -> writes induction") != std::string::npos);
+    CHECK(info.out.find("L0H0  query one, indices; key BOS, indices; value tokens -> writes prev") != std::string::npos);
+    CHECK(info.out.find("L1H0  query one, tokens; key BOS, prev; value tokens -> writes induction") != std::string::npos);
     CHECK(info.out.find("output s-op: induction (categorical)") != std::string::npos);
     CHECK(info.out.find("residual_labels: one tokens:BOS tokens:a") != std::string::npos);
     CHECK(test::cli({"run", dir.file("i.h5"), "a", "b", "c", "a", "b"}).out == "none none none b c\n");
