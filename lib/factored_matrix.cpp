@@ -133,8 +133,8 @@ Matrix FactoredMatrix::dense() const { return m_A * m_B; }
 
 Matrix FactoredMatrix::dense_rows(Index first, Index count) const {
     if (first < 0 || count < 0 || first + count > rows())
-        throw Error("FactoredMatrix::dense_rows: rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                    ") outside [0, " + std::to_string(rows()) + ")");
+        throw Error("FactoredMatrix::dense_rows: rows [" + std::to_string(first) + ", " +
+                    std::to_string(first + count) + ") outside [0, " + std::to_string(rows()) + ")");
     return m_A.middleRows(first, count) * m_B;
 }
 

@@ -40,7 +40,8 @@ struct Svd {
 };
 
 // A·B with A [m, k] and B [k, n], never formed unless asked (dense()). Storage is float; Gram
-// matrices, cores, eigenvalues and SVDs are computed in double.
+// matrices and cores are accumulated in double (see accurate_product), eigenvalues, SVDs and norms
+// computed in double.
 class FactoredMatrix {
 public:
     // Throws Error when A.cols() != B.rows() (quoting both shapes).

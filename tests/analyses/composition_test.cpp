@@ -14,7 +14,7 @@ namespace {
 
 constexpr double kRelTol = 1e-5;
 constexpr double kPlantedZ = 5.0;  // z above which a pair counts as composing
-constexpr int kTestSamples = 100;  // baseline draws in tests (the default is 1000)
+constexpr int kTestSamples = 50;  // baseline draws in tests (the default is 1000)
 
 double dense_score(const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
     return (X * Y).norm() / (X.norm() * Y.norm());

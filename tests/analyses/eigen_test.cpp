@@ -96,7 +96,8 @@ TEST_CASE("eigen: eigenvalues through the d_head cores match the dense d_vocab c
     CHECK_FALSE(r.direct_iterative);
     REQUIRE(r.direct_eigenvalues_re.dims == std::vector<std::uint64_t>{11});
     for (int i = 0; i < 11; ++i) {
-        const std::complex<double> got(r.direct_eigenvalues_re.data[size_t(i)], r.direct_eigenvalues_im.data[size_t(i)]);
+        const std::complex<double> got(r.direct_eigenvalues_re.data[size_t(i)],
+                                       r.direct_eigenvalues_im.data[size_t(i)]);
         CHECK(std::abs(got - want[i]) <= kRelTol * std::abs(want[0]));
     }
     CHECK(r.direct_copying == doctest::Approx(copying(want)).epsilon(kRelTol));

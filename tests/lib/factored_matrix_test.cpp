@@ -22,7 +22,9 @@ constexpr double kRelTol = 1e-5;     // float storage, double cores
 constexpr double kEigResidTol = 1e-5;  // σ_min(M - λI) / ||M||
 
 // A [m, k] of rank r (< k when rank-deficient): a product of Gaussian [m, r] and [r, k].
-Matrix low_rank(std::mt19937& rng, Index m, Index k, Index r) { return random_matrix(rng, m, r) * random_matrix(rng, r, k); }
+Matrix low_rank(std::mt19937& rng, Index m, Index k, Index r) {
+    return random_matrix(rng, m, r) * random_matrix(rng, r, k);
+}
 
 Eigen::MatrixXd dense_d(const FactoredMatrix& f) { return f.left().cast<double>() * f.right().cast<double>(); }
 
