@@ -9,6 +9,10 @@ const std::vector<Command>& commands() {
         run_command(),
         planted_command(),
         analyze_command(),
+        compile_command(),
+        eval_command(),
+        report_command(),
+        train_command(),
     };
     return all;
 }

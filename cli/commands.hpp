@@ -9,5 +9,9 @@ Command inspect_command();
 Command run_command();
 Command planted_command();
 Command analyze_command();
+Command compile_command();
+Command eval_command();
+Command report_command();
+Command train_command();
 
 }  // namespace circuits::cli

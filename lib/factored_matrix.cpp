@@ -91,11 +91,36 @@ private:
 
 std::string to_string(EigenStatus s) { return s == EigenStatus::ok ? "ok" : "not_converged"; }
 
-Eigen::MatrixXd accurate_product(const Matrix& P, const Matrix& Q) {
+Eigen::MatrixXd accurate_product(const Matrix& P, const Matrix& Q, int threads) {
     if (P.cols() != Q.rows())
         throw Error("accurate_product: inner dimensions differ: " + shape(P.rows(), P.cols()) + " x " +
                     shape(Q.rows(), Q.cols()));
-    return accurate_product_impl(P, Q, 0);
+    return accurate_product_impl(P, Q, threads);
+}
+
+Eigen::MatrixXd accurate_gram(const Matrix& P, int threads) { return accurate_product_impl(P.transpose(), P, threads); }
+
+Matrix parallel_product(const Matrix& A, const Matrix& B, int threads) {
+    if (A.cols() != B.rows())
+        throw Error("parallel_product: inner dimensions differ: " + shape(A.rows(), A.cols()) + " x " +
+                    shape(B.rows(), B.cols()));
+    constexpr Index kMinSlice = 512;  // rows (or columns) per task: enough work to amortise a thread
+    const bool by_rows = A.rows() >= B.cols();
+    const Index len = by_rows ? A.rows() : B.cols();
+    const Index n_tasks = std::max<Index>(1, std::min<Index>(4 * resolve_threads(threads), len / kMinSlice));
+    Matrix out(A.rows(), B.cols());
+    if (n_tasks == 1 || A.size() == 0 || B.size() == 0) {
+        out.noalias() = A * B;
+        return out;
+    }
+    const Index slice = (len + n_tasks - 1) / n_tasks;
+    parallel_for(n_tasks, threads, [&](int, std::int64_t t) {
+        const Index first = t * slice, count = std::min(slice, len - first);
+        if (count <= 0) return;
+        if (by_rows) out.middleRows(first, count).noalias() = A.middleRows(first, count) * B;
+        else out.middleCols(first, count).noalias() = A * B.middleCols(first, count);
+    });
+    return out;
 }
 
 FactoredMatrix::FactoredMatrix(Matrix A, Matrix B) : m_A(std::move(A)), m_B(std::move(B)) {
@@ -148,7 +173,7 @@ FactoredMatrix FactoredMatrix::operator*(const FactoredMatrix& other) const {
     return FactoredMatrix(m_A * middle, other.right());
 }
 
-Eigen::MatrixXd FactoredMatrix::left_gram() const { return accurate_product_impl(m_A.transpose(), m_A, 0); }
+Eigen::MatrixXd FactoredMatrix::left_gram() const { return accurate_gram(m_A); }
 
 Eigen::MatrixXd FactoredMatrix::right_gram() const { return accurate_product_impl(m_B, m_B.transpose(), 0); }
 
@@ -224,7 +249,7 @@ Svd FactoredMatrix::svd() const {
     thin_qr(m_A.cast<double>(), Qa, Ra);
     thin_qr(m_B.transpose().cast<double>(), Qb, Rb);
     const Eigen::MatrixXd core = Ra * Rb.transpose();  // [min(m,k), min(n,k)]
-    Eigen::JacobiSVD<Eigen::MatrixXd> svd(core, Eigen::ComputeThinU | Eigen::ComputeThinV);
+    Eigen::BDCSVD<Eigen::MatrixXd> svd(core, Eigen::ComputeThinU | Eigen::ComputeThinV);
     const Index r = std::min({m, n, k});
     Svd out;
     out.S = svd.singularValues().head(r);

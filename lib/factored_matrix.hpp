@@ -94,7 +94,15 @@ FactoredMatrix operator*(const Matrix& L, const FactoredMatrix& f);
 // P·Q in double for float P [a, t] and Q [t, b] with a long inner dimension t: float GEMMs over
 // chunks of the inner dimension, accumulated in double (an exact double GEMM is needlessly slow,
 // a single float GEMM loses accuracy when t is in the tens of thousands).
-Eigen::MatrixXd accurate_product(const Matrix& P, const Matrix& Q);
+// `threads` as in parallel_for (0 = hardware concurrency).
+Eigen::MatrixXd accurate_product(const Matrix& P, const Matrix& Q, int threads = 0);
+// PᵀP [t, t] for P [s, t], the same way (no transposed copy of P).
+Eigen::MatrixXd accurate_gram(const Matrix& P, int threads = 0);
+
+// A·B for A [m, k] and B [k, n] as float GEMMs on `threads` threads (0 = hardware concurrency),
+// split over the rows of A or the columns of B, whichever is longer. For the large products
+// (W_E W_V, W_O W_U) that feed factored circuits.
+Matrix parallel_product(const Matrix& A, const Matrix& B, int threads = 0);
 
 // Per-row (and optionally per-column) reductions of a full factored product, computed in tiles of
 // [block_rows, block_cols] on `threads` threads; memory is bounded by threads × tile, never m × n.

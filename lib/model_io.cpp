@@ -146,6 +146,14 @@ Model read_model_h5(const std::string& path) {
     }
     if (r.exists("program/source")) m.program_source = r.read_string("program/source");
     if (r.exists("program/output")) m.output_sop = r.read_string("program/output");
+    if (r.has_attribute("/", "output_encoding")) {
+        m.output_encoding = r.attr_string("/", "output_encoding");
+        if (m.output_encoding != "categorical" && m.output_encoding != "numerical")
+            throw Error(r.where("/") + ": output_encoding is '" + m.output_encoding + "', expected categorical or numerical");
+        if (m.output_encoding == "numerical" && c.d_vocab_out != 1)
+            throw Error(r.where("/") + ": output_encoding is numerical but d_vocab_out = " + std::to_string(c.d_vocab_out) +
+                        " (expected 1)");
+    }
     if (r.has_attribute("/", "weight_processing")) m.weight_processing = split(r.attr_string("/", "weight_processing"), ',');
 
     try {
@@ -156,76 +164,85 @@ Model read_model_h5(const std::string& path) {
     return m;
 }
 
+void write_model_h5(const Model& m, H5Writer& w, const std::string& group) {
+    m.validate();
+    // Attributes on `group`, datasets under it; "/" gives an ordinary model file.
+    const std::string g = group.empty() || group == "/" ? "/" : (group.back() == '/' ? group.substr(0, group.size() - 1) : group);
+    const std::string p0 = g == "/" ? "" : g + "/";
+    const auto& c = m.cfg;
+    w.attr(g, "format", "circuits-model");
+    w.attr(g, "format_version", kModelFormatVersion);
+    w.attr(g, "n_layers", c.n_layers);
+    w.attr(g, "n_heads", c.n_heads);
+    w.attr(g, "d_model", c.d_model);
+    w.attr(g, "d_head", c.d_head);
+    w.attr(g, "d_vocab", c.d_vocab);
+    w.attr(g, "d_vocab_out", c.d_vocab_out);
+    w.attr(g, "n_ctx", c.n_ctx);
+    w.attr(g, "d_mlp", c.d_mlp);
+    w.attr(g, "positional_embedding_type", to_string(c.positional_embedding_type));
+    w.attr(g, "normalization_type", to_string(c.normalization_type));
+    w.attr(g, "attn_scale", c.effective_attn_scale());
+    w.attr(g, "causal", c.causal ? 1 : 0);
+    if (c.has_mlp()) w.attr(g, "act_fn", c.act_fn);
+    w.attr(g, "origin", c.origin);
+    w.attr(g, "bos_token", c.bos_token);
+    w.attr(g, "ln_eps", c.ln_eps);
+    if (!m.weight_processing.empty()) w.attr(g, "weight_processing", join(m.weight_processing, ","));
+    if (!m.output_encoding.empty()) w.attr(g, "output_encoding", m.output_encoding);
+
+    w.write_matrix(p0 + "embed/W_E", m.W_E);
+    if (c.has_positions()) w.write_matrix(p0 + "pos_embed/W_pos", m.W_pos);
+    for (int l = 0; l < c.n_layers; ++l) {
+        const auto& b = m.blocks[static_cast<size_t>(l)];
+        const std::string p = p0 + "blocks/" + std::to_string(l) + "/";
+        if (c.has_ln_weights()) {
+            w.write_vector(p + "ln1/w", b.ln1.w);
+            w.write_vector(p + "ln1/b", b.ln1.b);
+        }
+        w.write_stack(p + "attn/W_Q", b.attn.W_Q);
+        w.write_stack(p + "attn/W_K", b.attn.W_K);
+        w.write_stack(p + "attn/W_V", b.attn.W_V);
+        w.write_stack(p + "attn/W_O", b.attn.W_O);
+        const auto bias = [&](const char* name, const std::vector<RowVector>& v) {
+            Matrix s(c.n_heads, c.d_head);
+            for (int h = 0; h < c.n_heads; ++h) s.row(h) = v[static_cast<size_t>(h)];
+            w.write_matrix(p + name, s);
+        };
+        bias("attn/b_Q", b.attn.b_Q);
+        bias("attn/b_K", b.attn.b_K);
+        bias("attn/b_V", b.attn.b_V);
+        w.write_row(p + "attn/b_O", b.attn.b_O);
+        if (c.has_mlp()) {
+            if (c.has_ln_weights()) {
+                w.write_vector(p + "ln2/w", b.ln2.w);
+                w.write_vector(p + "ln2/b", b.ln2.b);
+            }
+            w.write_matrix(p + "mlp/W_in", b.mlp.W_in);
+            w.write_row(p + "mlp/b_in", b.mlp.b_in);
+            w.write_matrix(p + "mlp/W_out", b.mlp.W_out);
+            w.write_row(p + "mlp/b_out", b.mlp.b_out);
+        }
+    }
+    if (c.has_ln_weights()) {
+        w.write_vector(p0 + "ln_final/w", m.ln_final.w);
+        w.write_vector(p0 + "ln_final/b", m.ln_final.b);
+    }
+    w.write_matrix(p0 + "unembed/W_U", m.W_U);
+    w.write_row(p0 + "unembed/b_U", m.b_U);
+    w.write_strings(p0 + "vocab", m.vocab);
+    w.write_strings(p0 + "vocab_out", m.vocab_out);
+    if (!m.residual_labels.empty()) w.write_strings(p0 + "residual_labels", m.residual_labels);
+    if (!m.program_source.empty()) w.write_string(p0 + "program/source", m.program_source);
+    if (!m.output_sop.empty()) w.write_string(p0 + "program/output", m.output_sop);
+}
+
 void write_model_h5(const Model& m, const std::string& path) {
     m.validate();
     AtomicOutput out(path);
     {
         H5Writer w(out.temp_path(), /*compress=*/true);
-        const auto& c = m.cfg;
-        w.attr("/", "format", "circuits-model");
-        w.attr("/", "format_version", kModelFormatVersion);
-        w.attr("/", "n_layers", c.n_layers);
-        w.attr("/", "n_heads", c.n_heads);
-        w.attr("/", "d_model", c.d_model);
-        w.attr("/", "d_head", c.d_head);
-        w.attr("/", "d_vocab", c.d_vocab);
-        w.attr("/", "d_vocab_out", c.d_vocab_out);
-        w.attr("/", "n_ctx", c.n_ctx);
-        w.attr("/", "d_mlp", c.d_mlp);
-        w.attr("/", "positional_embedding_type", to_string(c.positional_embedding_type));
-        w.attr("/", "normalization_type", to_string(c.normalization_type));
-        w.attr("/", "attn_scale", c.effective_attn_scale());
-        w.attr("/", "causal", c.causal ? 1 : 0);
-        if (c.has_mlp()) w.attr("/", "act_fn", c.act_fn);
-        w.attr("/", "origin", c.origin);
-        w.attr("/", "bos_token", c.bos_token);
-        w.attr("/", "ln_eps", c.ln_eps);
-        if (!m.weight_processing.empty()) w.attr("/", "weight_processing", join(m.weight_processing, ","));
-
-        w.write_matrix("embed/W_E", m.W_E);
-        if (c.has_positions()) w.write_matrix("pos_embed/W_pos", m.W_pos);
-        for (int l = 0; l < c.n_layers; ++l) {
-            const auto& b = m.blocks[static_cast<size_t>(l)];
-            const std::string p = "blocks/" + std::to_string(l) + "/";
-            if (c.has_ln_weights()) {
-                w.write_vector(p + "ln1/w", b.ln1.w);
-                w.write_vector(p + "ln1/b", b.ln1.b);
-            }
-            w.write_stack(p + "attn/W_Q", b.attn.W_Q);
-            w.write_stack(p + "attn/W_K", b.attn.W_K);
-            w.write_stack(p + "attn/W_V", b.attn.W_V);
-            w.write_stack(p + "attn/W_O", b.attn.W_O);
-            const auto bias = [&](const char* name, const std::vector<RowVector>& v) {
-                Matrix s(c.n_heads, c.d_head);
-                for (int h = 0; h < c.n_heads; ++h) s.row(h) = v[static_cast<size_t>(h)];
-                w.write_matrix(p + name, s);
-            };
-            bias("attn/b_Q", b.attn.b_Q);
-            bias("attn/b_K", b.attn.b_K);
-            bias("attn/b_V", b.attn.b_V);
-            w.write_row(p + "attn/b_O", b.attn.b_O);
-            if (c.has_mlp()) {
-                if (c.has_ln_weights()) {
-                    w.write_vector(p + "ln2/w", b.ln2.w);
-                    w.write_vector(p + "ln2/b", b.ln2.b);
-                }
-                w.write_matrix(p + "mlp/W_in", b.mlp.W_in);
-                w.write_row(p + "mlp/b_in", b.mlp.b_in);
-                w.write_matrix(p + "mlp/W_out", b.mlp.W_out);
-                w.write_row(p + "mlp/b_out", b.mlp.b_out);
-            }
-        }
-        if (c.has_ln_weights()) {
-            w.write_vector("ln_final/w", m.ln_final.w);
-            w.write_vector("ln_final/b", m.ln_final.b);
-        }
-        w.write_matrix("unembed/W_U", m.W_U);
-        w.write_row("unembed/b_U", m.b_U);
-        w.write_strings("vocab", m.vocab);
-        w.write_strings("vocab_out", m.vocab_out);
-        if (!m.residual_labels.empty()) w.write_strings("residual_labels", m.residual_labels);
-        if (!m.program_source.empty()) w.write_string("program/source", m.program_source);
-        if (!m.output_sop.empty()) w.write_string("program/output", m.output_sop);
+        write_model_h5(m, w, "/");
         w.close();
     }
     out.commit();

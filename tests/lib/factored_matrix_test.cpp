@@ -94,9 +94,20 @@ TEST_CASE("FactoredMatrix: Frobenius norm and trace from Gram matrices match the
                    kRelTol, "right_gram");
         if (c.m == c.n) CHECK(f.trace() == doctest::Approx(d.trace()).epsilon(kRelTol));
     }
-    // A long inner dimension goes through the chunked double accumulation.
+    // A long inner dimension goes through the chunked double accumulation, in parallel.
+    const Matrix W = random_matrix(rng, 3000, 6);
+    check_near(accurate_gram(W, 3), (W.cast<double>().transpose() * W.cast<double>()).eval(), kRelTol, "accurate_gram");
     const Matrix P = random_matrix(rng, 3, 5000), Q = random_matrix(rng, 5000, 4);
     check_near(accurate_product(P, Q), (P.cast<double>() * Q.cast<double>()).eval(), kRelTol, "accurate_product");
+}
+
+TEST_CASE("parallel_product: row and column splits agree with a single GEMM") {
+    std::mt19937 rng(19);
+    const Matrix A = random_matrix(rng, 1500, 8), B = random_matrix(rng, 8, 20);  // split by rows
+    check_near(parallel_product(A, B, 3), (A * B).eval(), kRelTol, "rows");
+    const Matrix C = random_matrix(rng, 5, 8), D = random_matrix(rng, 8, 1300);  // split by columns
+    check_near(parallel_product(C, D, 2), (C * D).eval(), kRelTol, "columns");
+    CHECK_THROWS_AS(parallel_product(A, C, 2), Error);
 }
 
 TEST_CASE("FactoredMatrix: eigenvalues through the small core are the dense spectrum plus zeros") {
