@@ -2,12 +2,44 @@
 // writes its group.
 #include "analyses/registry.hpp"
 
+#include "analyses/bigram.hpp"
+#include "analyses/circuits.hpp"
+#include "analyses/composition.hpp"
+#include "analyses/eigen.hpp"
 #include "analyses/induction.hpp"
 #include "analyses/path_expansion.hpp"
 
 namespace circuits::analyses {
 
 namespace {
+
+void run_bigram(PassContext& c, H5Writer& w) {
+    BigramOptions p;
+    p.top_k = c.options().top_k;
+    p.threads = c.threads();
+    write(w, compute_bigram(c.model(), p));
+}
+
+void run_circuits(PassContext& c, H5Writer& w) {
+    CircuitsOptions p;
+    p.top_k = c.options().top_k;
+    p.threads = c.threads();
+    write(w, compute_circuits(c.model(), p));
+}
+
+void run_eigen(PassContext& c, H5Writer& w) {
+    EigenPassOptions p;
+    p.threads = c.threads();
+    write(w, compute_eigen(c.model(), p));
+}
+
+void run_composition(PassContext& c, H5Writer& w) {
+    CompositionOptions p;
+    p.baseline_samples = c.options().baseline_samples;
+    p.seed = c.options().seed;
+    p.threads = c.threads();
+    write(w, compute_composition(c.model(), p));
+}
 
 void run_path_expansion(PassContext& c, H5Writer& w) {
     const auto& o = c.options();
@@ -49,6 +81,12 @@ const EmbeddingGrams& PassContext::grams() {
 
 const std::vector<Pass>& passes() {
     static const std::vector<Pass> all = {
+        {"bigram", "/bigram", "direct path W_E W_U: top output tokens per input token", run_bigram, false},
+        {"circuits", "/circuits", "per-head OV and QK token circuits: top entries, diagonal, positional QK",
+         run_circuits, false},
+        {"eigen", "/eigen", "eigenvalues and copying scores of the OV, QK and direct circuits", run_eigen, false},
+        {"composition", "/composition", "Q-, K-, V-composition scores with random baselines and z-scores",
+         run_composition, false},
         {"path_expansion", "/path", "path terms up to order K: factored norms, copying, QK terms, ablation by order",
          run_path_expansion, true},
         {"induction", "/induction", "induction probe scores, K-composition evidence, head classification",

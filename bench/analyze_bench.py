@@ -126,8 +126,14 @@ def main():
         print(f"\n## peer: PyTorch ({'LD_LIBRARY_PATH=' + args.blas_dir if args.blas_dir else 'system libblas.so.3'})")
         print(f"  torch.matmul 512x{V}x512: {tc:.1f} GFLOP per CPU-second, {tw:.1f} GFLOP/s wall on {args.threads} threads")
         t0 = time.perf_counter()
-        pr = run(["/usr/bin/time", "-v", "/usr/bin/python3", str(ROOT / "bench" / "peer_torch.py"), str(model),
-                  "--threads", str(args.threads), "--max-order", str(args.max_order)], env=env)
+        print(f"  (peer progress: {build / 'peer.log'})", flush=True)
+        with open(build / "peer.log", "w") as log:  # streamed: progress is visible while the peer runs
+            pr = subprocess.run(["/usr/bin/time", "-v", "/usr/bin/python3", str(ROOT / "bench" / "peer_torch.py"),
+                                 str(model), "--threads", str(args.threads), "--max-order", str(args.max_order)],
+                                env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        pr.stderr = (build / "peer.log").read_text()
+        if pr.returncode != 0:
+            sys.exit(f"bench: the peer failed ({pr.returncode}):\n{pr.stderr[-3000:]}")
         peer = json.loads(pr.stdout.strip().splitlines()[-1])
         peer_wall = time.perf_counter() - t0
         peer_peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", pr.stderr).group(1))

@@ -13,11 +13,26 @@ Prints one JSON object: seconds per step and a few results for a sanity check.
 import argparse
 import json
 import math
+import sys
 import time
 
 import h5py
 import numpy as np
 import torch
+
+
+class Steps(dict):
+    """Wall seconds per step; each finished step is also reported on stderr (wall and CPU seconds) so that
+    a run cut short still shows how far it got."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpu = {}
+
+    def __setitem__(self, name, wall):
+        super().__setitem__(name, wall)
+        print(f"peer step {name}: {wall:.2f} s wall, {time.process_time():.2f} s cpu so far", file=sys.stderr,
+              flush=True)
 
 
 class FactoredMatrix:
@@ -271,7 +286,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    timings = {}
+    timings = Steps()
     with torch.no_grad():
         t0 = time.perf_counter()
         m = load(args.model)

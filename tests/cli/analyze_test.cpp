@@ -40,7 +40,7 @@ size_t files_in(const std::filesystem::path& dir) {
 TEST_CASE("analyze: the planted model's table shows the previous-token and induction heads") {
     test::TempDir dir;
     const auto results = dir.file("planted.results.h5");
-    const auto r = test::cli({"analyze", planted_path(), "-o", results});
+    const auto r = test::cli({"analyze", planted_path(), "-o", results, "--baseline-samples", "50"});
     INFO(r.out << r.err);
     REQUIRE(r.status == 0);
     CHECK(r.out.find("head") == 0);
@@ -49,10 +49,11 @@ TEST_CASE("analyze: the planted model's table shows the previous-token and induc
     REQUIRE(l0h0.size() == 6);
     CHECK(l0h0[1] == "1.000");      // previous-token score
     CHECK(l0h0[5] == "prev-token");
-    REQUIRE(l1h0.size() == 8);      // ... partner "L0H0 (trace 0.980)" is three fields
+    REQUIRE(l1h0.size() == 8);      // ... partner "L0H0 (z 12.3)" is three fields
     CHECK(std::stod(l1h0[2]) > 0.9);  // induction score
     CHECK(l1h0[3] == "1.000");      // OV copying
     CHECK(l1h0[4] == "L0H0");
+    CHECK(l1h0[5] == "(z");  // the composition pass ran: its K-composition z-score
     CHECK(l1h0[7] == "induction+copying");
     CHECK(l0h1.back() == "-");
     CHECK(l1h1.back() == "-");
@@ -62,14 +63,18 @@ TEST_CASE("analyze: the planted model's table shows the previous-token and induc
 TEST_CASE("analyze: the results file holds every documented dataset with its shape") {
     test::TempDir dir;
     const auto results = dir.file("r.h5");
-    const auto r = test::cli({"analyze", planted_path(), "-o", results, "--max-order", "3", "--seed", "3"});
+    const auto r = test::cli(
+        {"analyze", planted_path(), "-o", results, "--max-order", "3", "--seed", "3", "--baseline-samples", "50"});
     REQUIRE(r.status == 0);
     const H5Reader f(results);
     CHECK(f.attr_string("/", "format") == "circuits-results");
     CHECK(f.attr_int("/", "format_version") == 1);
     CHECK(f.attr_string("/", "model_path") == planted_path());
     CHECK(f.attr_string("/", "model_sha256").size() == 64);
-    CHECK(f.attr_string("/", "passes") == "path_expansion,induction");
+    std::string all_passes;
+    for (const auto& p : analyses::passes()) all_passes += (all_passes.empty() ? "" : ",") + std::string(p.name);
+    CHECK(f.attr_string("/", "passes") == all_passes);
+    for (const auto& p : analyses::passes()) CHECK(f.exists(p.group));
     CHECK(f.attr_string("/", "weight_processing") == "none");
     CHECK(f.attr_int("/", "seed") == 3);
     CHECK(f.attr_int("/", "max_order") == 3);
@@ -172,7 +177,8 @@ TEST_CASE("analyze: usage errors exit 2, data errors exit 1, and no results file
     CHECK(bad_tokens.status == 1);
     CHECK(bad_tokens.err.find("tokens.txt:1: token 'zz'") != std::string::npos);
     // Fails inside the first pass, after the results file was opened: 1 + 2 * 64 > n_ctx = 128.
-    const auto too_long = test::cli({"analyze", planted_path(), "-o", results, "--probe-repeats", "64"});
+    const auto too_long = test::cli({"analyze", planted_path(), "-o", results, "--probe-repeats", "64",
+                                     "--baseline-samples", "10"});
     CHECK(too_long.status == 1);
     CHECK(too_long.err.find("n_ctx") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(results));
@@ -192,7 +198,8 @@ TEST_CASE("analyze: --help lists every option with its default and an example") 
 
 TEST_CASE("analyze: --timings reports each pass on stderr") {
     test::TempDir dir;
-    const auto r = test::cli({"analyze", planted_path(), "-o", dir.file("r.h5"), "--timings", "--probe-sequences", "2"});
+    const auto r = test::cli({"analyze", planted_path(), "-o", dir.file("r.h5"), "--timings", "--probe-sequences", "2",
+                              "--passes", "path_expansion,induction"});
     REQUIRE(r.status == 0);
     for (const char* step : {"timing: load ", "timing: path_expansion ", "timing: induction ", "timing: total "})
         CHECK_MESSAGE(r.err.find(step) != std::string::npos, step);
@@ -217,7 +224,8 @@ TEST_CASE("analyze: LayerNorm is folded before the passes and the processing is 
     test::TempDir dir;
     const auto model = dir.file("ln.h5");
     write_model_h5(test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::LN), 4), model);
-    const auto r = test::cli({"analyze", model, "-o", dir.file("r.h5"), "--probe-sequences", "2"});
+    const auto r = test::cli({"analyze", model, "-o", dir.file("r.h5"), "--probe-sequences", "2", "--passes",
+                              "induction,path_expansion"});
     INFO(r.err);
     REQUIRE(r.status == 0);
     const H5Reader f(dir.file("r.h5"));

@@ -18,7 +18,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="circuits-h5py-") as tmp:
         model = Path(tmp) / "planted.h5"
         subprocess.run([circuits, "planted", "-o", str(model)], check=True, capture_output=True)
-        subprocess.run([circuits, "analyze", str(model), "--probe-sequences", "3"], check=True, capture_output=True)
+        subprocess.run([circuits, "analyze", str(model), "--probe-sequences", "3", "--baseline-samples", "50"], check=True, capture_output=True)
         results = Path(tmp) / "planted.results.h5"
         with h5py.File(results, "r") as f:
             attrs = dict(f.attrs)
