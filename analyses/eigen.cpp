@@ -35,12 +35,23 @@ EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
     const int L = c.n_layers, H = c.n_heads;
     EigenResult r;
     r.solver = options.solver;
-    r.ov_defined = same_vocabulary(model);
-    if (!r.ov_defined)
-        r.ov_undefined_reason = c.d_vocab != c.d_vocab_out
-                                    ? "d_vocab (" + std::to_string(c.d_vocab) + ") != d_vocab_out (" +
-                                          std::to_string(c.d_vocab_out) + ")"
-                                    : "the output vocabulary's tokens differ from the input vocabulary's";
+    const SharedVocabulary shared = shared_vocabulary(model);
+    r.ov_defined = shared.size() > 0;
+    r.ov_shared_tokens = shared.size();
+    r.ov_all_tokens = shared.identity;
+    if (!r.ov_defined) r.ov_undefined_reason = "no output token has the string of an input token";
+    // W_E's shared rows and W_U's matching columns (views of the model when every token is shared).
+    Matrix shared_E, shared_U;
+    if (r.ov_defined && !shared.identity) {
+        shared_E.resize(shared.size(), c.d_model);
+        shared_U.resize(c.d_model, shared.size());
+        for (int k = 0; k < shared.size(); ++k) {
+            shared_E.row(k) = model.W_E.row(shared.in[static_cast<size_t>(k)]);
+            shared_U.col(k) = model.W_U.col(shared.out[static_cast<size_t>(k)]);
+        }
+    }
+    const Matrix& W_E_ov = shared.identity ? model.W_E : shared_E;  // [shared, d_model]
+    const Matrix& W_U_ov = shared.identity ? model.W_U : shared_U;  // [d_model, shared]
     using U = std::uint64_t;
     const U uL = static_cast<U>(L), uH = static_cast<U>(H), udh = static_cast<U>(c.d_head);
     for (auto* a : {&r.ov_eigenvalues_re, &r.ov_eigenvalues_im, &r.qk_eigenvalues_re, &r.qk_eigenvalues_im})
@@ -54,7 +65,7 @@ EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
     // The d_vocab-long sums, once for every head: W_U W_E and W_Eᵀ W_E [d_model, d_model].
     const Eigen::MatrixXd G_E = accurate_gram(model.W_E, options.threads);
     const Eigen::MatrixXd G_UE =
-        r.ov_defined ? accurate_product(model.W_U, model.W_E, options.threads) : Eigen::MatrixXd();
+        r.ov_defined ? accurate_product(W_U_ov, W_E_ov, options.threads) : Eigen::MatrixXd();
     const double inv_scale = 1.0 / c.effective_attn_scale();
 
     for (int l = 0; l < L; ++l) {
@@ -82,7 +93,7 @@ EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
     }
 
     if (r.ov_defined) {
-        const Eigenvalues e = FactoredMatrix(model.W_E, model.W_U).top_eigenvalues(options.solver);
+        const Eigenvalues e = FactoredMatrix(W_E_ov, W_U_ov).top_eigenvalues(options.solver);
         r.direct_iterative = e.iterative;
         r.direct_status = e.status;
         r.direct_copying = copying_score(e.values);
@@ -111,6 +122,10 @@ void write(H5Writer& w, const EigenResult& r) {
     w.attr(g, "copying", "sum(lambda) / sum(|lambda|) over the eigenvalues computed");
     w.attr(g, "ov_defined", r.ov_defined ? 1 : 0);
     if (!r.ov_defined) w.attr(g, "ov_undefined_reason", r.ov_undefined_reason);
+    w.attr(g, "ov_vocabulary",
+           r.ov_all_tokens ? std::string("every token (the output vocabulary is the input one)")
+                           : std::to_string(r.ov_shared_tokens) +
+                                 " tokens in both vocabularies, matched by string (W_E rows, W_U columns)");
     w.attr(g, "direct_copying", static_cast<double>(r.direct_copying));
     w.attr(g, "direct_solver", r.ov_defined ? (r.direct_iterative ? top : dense) : std::string("undefined"));
     w.attr(g, "direct_status", to_string(r.direct_status));

@@ -18,8 +18,10 @@ struct EigenPassOptions {
 };
 
 // Spectra of the full token circuits, each through a core of at most d_head × d_head:
-//   OV = (W_E W_V)(W_O W_U): eig = eig(W_O (W_U W_E) W_V) ∪ {0}   (needs the output vocabulary to be
-//        the input one; otherwise every OV value is NaN and ov_undefined_reason says why)
+//   OV = (W_E W_V)(W_O W_U): eig = eig(W_O (W_U W_E) W_V) ∪ {0}   (over the tokens the two
+//        vocabularies share, matched by string: W_E's shared rows and W_U's matching columns, so
+//        the circuit is square with token i in row i and column i; when no token is shared every OV
+//        value is NaN and ov_undefined_reason says why)
 //   QK = (W_E W_Q)(W_E W_K)ᵀ / s: eig = eig(W_Kᵀ (W_Eᵀ W_E) W_Q) / s ∪ {0}
 //   direct = W_E W_U: eig = eig(W_U W_E) ∪ {0}, a d_model × d_model core
 // Copying score Σλ / Σ|λ| in [-1, 1] over the eigenvalues computed (all of them, or the top ones
@@ -29,6 +31,8 @@ struct EigenResult {
     EigenOptions solver;
     bool ov_defined = false;
     std::string ov_undefined_reason;  // empty when ov_defined
+    int ov_shared_tokens = 0;         // tokens in the OV and direct circuits (all of them when the vocabularies are equal)
+    bool ov_all_tokens = false;       // the output vocabulary is the input one
     Array<float> ov_eigenvalues_re;   // [L, H, d_head]
     Array<float> ov_eigenvalues_im;   // [L, H, d_head]
     Array<float> qk_eigenvalues_re;   // [L, H, d_head]
@@ -50,7 +54,7 @@ EigenResult compute_eigen(const Model& model, const EigenPassOptions& options = 
 
 // Writes /eigen/{ov,qk}_eigenvalues_{re,im}, {ov,qk}_copying, {ov,qk}_converged,
 // direct_eigenvalues_{re,im} and the attributes direct_copying, direct_solver, direct_status,
-// head_solver, dense_max_dim, n_top, ov_defined (and ov_undefined_reason).
+// head_solver, dense_max_dim, n_top, ov_defined, ov_vocabulary (and ov_undefined_reason).
 void write(H5Writer& w, const EigenResult& r);
 
 }  // namespace circuits::analyses

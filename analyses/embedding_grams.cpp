@@ -3,6 +3,7 @@
 #include "analyses/embedding_grams.hpp"
 
 #include "analyses/parallel.hpp"
+#include "analyses/results.hpp"
 #include "lib/error.hpp"
 
 #include <Eigen/Eigenvalues>
@@ -25,7 +26,10 @@ EmbeddingGrams embedding_grams(const Model& model, int threads) {
                     std::to_string(model.W_U.cols()) + "], expected [" + std::to_string(D) + ", " +
                     std::to_string(c.d_vocab_out) + "]");
     EmbeddingGrams g;
-    g.same_vocab = c.d_vocab == c.d_vocab_out && model.vocab == model.vocab_out;
+    const SharedVocabulary shared = shared_vocabulary(model);
+    g.same_vocab = shared.identity;
+    g.copying_defined = shared.size() > 0;
+    g.shared_tokens = shared.size();
 
     // Each thread sums its own contiguous vocabulary range in blocks small enough to stay in cache;
     // the partial sums are added at the end. SYRK (rankUpdate) fills the lower triangle only.
@@ -60,6 +64,15 @@ EmbeddingGrams embedding_grams(const Model& model, int threads) {
         g.G_E += part_E[k];
         g.G_U += part_U[k];
         if (g.same_vocab) g.C += part_C[k];
+    }
+    if (g.copying_defined && !g.same_vocab) {
+        // A strict subset (or a reordering) of the tokens: gather the matched rows and columns.
+        Matrix E(shared.size(), D), U(D, shared.size());  // [shared, D], [D, shared]
+        for (int k = 0; k < shared.size(); ++k) {
+            E.row(k) = model.W_E.row(shared.in[static_cast<size_t>(k)]);
+            U.col(k) = model.W_U.col(shared.out[static_cast<size_t>(k)]);
+        }
+        g.C.noalias() = U * E;
     }
     // Mirror the lower triangles into full symmetric matrices.
     g.G_E = g.G_E.selfadjointView<Eigen::Lower>();

@@ -12,11 +12,14 @@ namespace circuits::analyses {
 struct EmbeddingGrams {
     Matrix G_E;  // [d_model, d_model] W_E^T W_E
     Matrix G_U;  // [d_model, d_model] W_U W_U^T
-    // [d_model, d_model] W_U W_E: eig(W_E F W_U) = eig(F (W_U W_E)) ∪ {0}. Empty unless
-    // `same_vocab`, i.e. the output vocabulary is the input one (same size and strings), the
-    // condition under which copying scores are defined.
+    // [d_model, d_model] W_U W_E over the tokens shared by the two vocabularies (matched by string,
+    // see shared_vocabulary): eig(W_E' F W_U') = eig(F (W_U' W_E')) ∪ {0}, where W_E' holds the
+    // shared input rows and W_U' the matching output columns. Empty when no token is shared, the
+    // only case in which copying scores are undefined.
     Matrix C;
-    bool same_vocab = false;
+    bool same_vocab = false;       // the output vocabulary is the input one (C sums every token)
+    bool copying_defined = false;  // at least one token shared (C is defined)
+    int shared_tokens = 0;         // tokens summed into C
 };
 
 // Computes the Gram matrices in row blocks of the vocabulary on `threads` threads (0 = hardware

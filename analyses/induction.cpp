@@ -102,12 +102,16 @@ InductionProbe make_induction_probe(const Model& model, int length, int repeats,
                     ", " + std::to_string(repeats) + ", " + std::to_string(sequences));
     InductionProbe p;
     p.offset = model.cfg.bos_token >= 0 ? 1 : 0;
+    // Too long for n_ctx: fewer repeats first (not below 2), then a shorter block. Short blocks make
+    // the scores ambiguous (with blocks of 2 the previous token is also the induction target).
+    const int room = model.cfg.n_ctx - p.offset;
     p.repeats = repeats;
     p.length = length;
-    if (p.offset + p.length * repeats > model.cfg.n_ctx) p.length = (model.cfg.n_ctx - p.offset) / repeats;
+    if (p.length * p.repeats > room) p.repeats = std::max(2, room / p.length);
+    if (p.length * p.repeats > room) p.length = room / p.repeats;
     if (p.length < 2)
         throw Error("induction probe: n_ctx = " + std::to_string(model.cfg.n_ctx) + " cannot hold " +
-                    std::to_string(repeats) + " repeats of 2 tokens" + (p.offset ? " after BOS" : ""));
+                    "2 repeats of 2 tokens" + (p.offset ? " after BOS" : ""));
     const std::vector<int> usable = probe_tokens(model);
     if (usable.empty()) throw Error("induction probe: the vocabulary has no token other than special ones");
     p.without_replacement = static_cast<int>(usable.size()) >= p.length;
@@ -127,7 +131,7 @@ InductionProbe make_induction_probe(const Model& model, int length, int repeats,
         }
         std::vector<int> seq;
         if (p.offset) seq.push_back(model.cfg.bos_token);
-        for (int r = 0; r < repeats; ++r) seq.insert(seq.end(), block.begin(), block.end());
+        for (int r = 0; r < p.repeats; ++r) seq.insert(seq.end(), block.begin(), block.end());
         p.sequences.push_back(std::move(seq));
     }
     return p;
@@ -152,6 +156,7 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
     InductionResult r;
     r.options = options;
     r.options.probe_length = probe.length;
+    r.options.probe_repeats = probe.repeats;
     r.probe_without_replacement = probe.without_replacement;
     const std::vector<ForwardResult> runs = forward_batch(model, probe.sequences, options.threads);
 
@@ -254,7 +259,7 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
         const auto uh = static_cast<size_t>(lh % H);
         G_E_W_V[static_cast<size_t>(lh)] = grams.G_E * a.W_V[uh];
         value_gram[static_cast<size_t>(lh)] = a.W_V[uh].transpose() * G_E_W_V[static_cast<size_t>(lh)];
-        if (grams.same_vocab) {
+        if (grams.copying_defined) {
             const Matrix core = a.W_O[uh] * (grams.C * a.W_V[uh]);  // [d_head, d_head]
             r.ov_copying(lh / H, lh % H) = static_cast<float>(copying_score(core));
         }

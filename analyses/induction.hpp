@@ -14,8 +14,8 @@
 namespace circuits::analyses {
 
 struct InductionOptions {
-    int probe_length = 25;     // n: distinct random tokens per repeat (shrunk to fit n_ctx)
-    int probe_repeats = 4;     // R: times the random block is repeated
+    int probe_length = 25;     // n: distinct random tokens per repeat (shrunk to fit n_ctx after the repeats)
+    int probe_repeats = 4;     // R: times the random block is repeated (reduced first to fit n_ctx)
     int probe_sequences = 10;  // sequences averaged over
     std::uint64_t seed = 0;    // seed of the probe's random tokens
     double induction_threshold = 0.4;   // induction head: induction score >= this ...
@@ -45,8 +45,8 @@ std::vector<int> output_index_of_inputs(const Model& model);
 
 // Draws the probe with std::mt19937_64(seed). A block is drawn without replacement when the vocabulary
 // has at least `length` usable tokens; otherwise it is a concatenation of shuffled copies of the
-// usable tokens (each token as rarely as possible). `length` is shrunk until offset + length * repeats
-// <= n_ctx. Throws Error when no token is usable or not even length 2 fits.
+// usable tokens (each token as rarely as possible). When offset + length * repeats > n_ctx, `repeats`
+// is reduced first (not below 2), then `length`. Throws Error when no token is usable or not even length 2 fits.
 InductionProbe make_induction_probe(const Model& model, int length, int repeats, int sequences, std::uint64_t seed);
 
 struct InductionResult {
@@ -59,7 +59,7 @@ struct InductionResult {
     Matrix induction;        // sum of A[i, j+1] over the same j (prefix matching)
     Matrix copying_eval;     // see induction.cpp; NaN where the head has no direct effect on the logits
     // Weight-based evidence [L, H].
-    Matrix ov_copying;   // copying score of the OV circuit W_E OV W_U; NaN unless vocab == vocab_out
+    Matrix ov_copying;   // copying score of W_E OV W_U over the tokens both vocabularies share (NaN if none)
     Matrix mechanistic;  // sum over earlier heads p of prev_token[p] * k_composition_trace[p, h]
     // [L, H, L, H] (earlier head p first, then h): trace(M) / (sqrt(d_vocab) ||M||_F) with
     // M = W_E QK^h (W_E OV^p)^T, the cosine between M and the identity; NaN unless l_p < l_h.

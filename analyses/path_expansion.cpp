@@ -26,7 +26,7 @@ struct HeadFactors {
     Matrix query_gram;   // W_Q^T G_E W_Q
     Matrix key_gram;     // W_K^T G_E W_K
     Matrix G_E_W_V;      // [d_model, d_head]
-    Matrix C_W_V;        // [d_model, d_head] (W_U W_E) W_V, empty unless same_vocab
+    Matrix C_W_V;        // [d_model, d_head] (W_U W_E) W_V, empty unless copying_defined
 };
 
 // Mean next-token cross-entropy (nats) of `logits` [T, d_vocab_out] on `tokens`, summed into `sum` and
@@ -126,12 +126,12 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         x.output_gram = a.W_O[h] * grams.G_U * a.W_O[h].transpose();
         x.query_gram = a.W_Q[h].transpose() * grams.G_E * a.W_Q[h];
         x.key_gram = a.W_K[h].transpose() * grams.G_E * a.W_K[h];
-        if (grams.same_vocab) x.C_W_V = grams.C * a.W_V[h];
+        if (grams.copying_defined) x.C_W_V = grams.C * a.W_V[h];
     });
 
     // Direct path W_E W_U: ||.||^2 = trace(G_E G_U); eigenvalues those of C = W_U W_E (dense, d_model).
     r.direct_norm = norm_from_square(trace_of_product(grams.G_E, grams.G_U));
-    r.direct_copying = grams.same_vocab ? copying_score(grams.C) : kNaN;
+    r.direct_copying = grams.copying_defined ? copying_score(grams.C) : kNaN;
 
     // OV-side chains h1 -> ... -> hk in strictly increasing layers. With P = prod_i (W_O^{h_i} W_V^{h_i+1})
     // [d_head, d_head] (identity for k = 1) the term is (W_E W_V^{h1}) P (W_O^{hk} W_U), so
@@ -152,7 +152,7 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
             const double norm = norm_from_square(
                 trace_of_product(P.transpose() * fi.value_gram * P, f[static_cast<size_t>(last)].output_gram));
             const double copying =
-                grams.same_vocab ? copying_score(attn(last).W_O[head(last)] * fi.C_W_V * P) : kNaN;
+                grams.copying_defined ? copying_score(attn(last).W_O[head(last)] * fi.C_W_V * P) : kNaN;
             const int k = static_cast<int>(chain.size());
             if (k == 1) {
                 r.head_norm(first / H, first % H) = static_cast<float>(norm);
@@ -284,8 +284,13 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         count += s.count;
         count_rep += s.count_rep;
     }
-    if (count == 0) throw Error("path expansion: no position of the token set has a next token in the output vocabulary");
     r.loss_positions = count;
+    if (count == 0) {
+        // No next token is in the output vocabulary (a model whose outputs are not its input tokens):
+        // the weight-based terms stand, the loss by order is not measured.
+        r.real_loss = kNaN;
+        return r;
+    }
     for (int k = 0; k <= K; ++k) r.order_loss.push_back(total[static_cast<size_t>(k)] / count);
     r.real_loss = total[static_cast<size_t>(K + 1)] / count;
     if (count_rep > 0) {
@@ -337,10 +342,14 @@ void write_path_expansion(H5Writer& w, const PathExpansionResult& r) {
         a.data = v;
         return a;
     };
-    w.write(g + "/order_loss", vec(r.order_loss));
-    std::vector<double> effect;
-    for (size_t k = 1; k < r.order_loss.size(); ++k) effect.push_back(r.order_loss[k - 1] - r.order_loss[k]);
-    w.write(g + "/order_effect", vec(effect));
+    if (r.loss_positions > 0) {
+        w.write(g + "/order_loss", vec(r.order_loss));
+        std::vector<double> effect;
+        for (size_t k = 1; k < r.order_loss.size(); ++k) effect.push_back(r.order_loss[k - 1] - r.order_loss[k]);
+        w.write(g + "/order_effect", vec(effect));
+    } else {
+        w.attr(g, "order_loss_not_measured", "no position of the token set has its next token in the output vocabulary");
+    }
     if (!r.order_loss_repeated.empty()) {
         w.write(g + "/order_loss_repeated", vec(r.order_loss_repeated));
         w.attr(g, "real_loss_repeated", r.real_loss_repeated);

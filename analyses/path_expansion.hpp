@@ -52,7 +52,8 @@ struct PathExpansionResult {
     // Ablation on a token set: order_loss[k] = L_k, mean next-token cross-entropy (nats) of run k (run 0:
     // every head's output removed; run k: value inputs from run k-1's residual stream, patterns frozen
     // to the real run's). order_loss_repeated: the same over the probe's positions whose next token is
-    // in a repeat >= 2 (filled only for the probe). real_loss: the unmodified model.
+    // in a repeat >= 2 (filled only for the probe). real_loss: the unmodified model. All empty (real_loss
+    // NaN, loss_positions 0) when no next token of the token set is in the output vocabulary.
     std::vector<double> order_loss, order_loss_repeated;
     double real_loss = 0.0, real_loss_repeated = 0.0;
     int loss_positions = 0;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <unordered_map>
 
 namespace circuits::analyses {
 
@@ -116,6 +117,30 @@ bool same_vocabulary(const Model& model) {
     // Absent vocabularies are the numbered default on both sides.
     if (model.vocab.empty() || model.vocab_out.empty()) return true;
     return model.vocab == model.vocab_out;
+}
+
+SharedVocabulary shared_vocabulary(const Model& model) {
+    SharedVocabulary s;
+    const auto& c = model.cfg;
+    if (same_vocabulary(model)) {
+        s.identity = true;
+        for (int t = 0; t < c.d_vocab; ++t) {
+            s.in.push_back(t);
+            s.out.push_back(t);
+        }
+        return s;
+    }
+    // Absent vocabularies of different sizes share no token by string.
+    if (model.vocab.empty() || model.vocab_out.empty()) return s;
+    std::unordered_map<std::string, int> out_index;
+    for (int t = 0; t < c.d_vocab_out; ++t) out_index.emplace(model.vocab_out[static_cast<size_t>(t)], t);
+    for (int t = 0; t < c.d_vocab; ++t) {
+        const auto it = out_index.find(model.vocab[static_cast<size_t>(t)]);
+        if (it == out_index.end()) continue;
+        s.in.push_back(t);
+        s.out.push_back(it->second);
+    }
+    return s;
 }
 
 }  // namespace circuits::analyses

@@ -132,22 +132,47 @@ TEST_CASE("eigen: cores above dense_max_dim go through Spectra and find the top 
         }
 }
 
-TEST_CASE("eigen: a different output vocabulary makes the OV spectrum undefined, QK still computed") {
-    const Model m = test::random_model(test::small_config(PositionalEmbedding::none, Normalization::none), 33);
+TEST_CASE("eigen: OV spectra over the tokens both vocabularies share, matched by string") {
+    // vocab "BOS a b c d", vocab_out "d c b a" (the compiled-program convention, reordered): the OV
+    // circuit restricted to the shared tokens, rows and columns in the same token order, is what the
+    // pass's spectrum and copying score are of.
+    ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
+    c.d_vocab = 5;
+    c.d_vocab_out = 4;
+    Model m = test::random_model(c, 33);
+    m.vocab = {"BOS", "a", "b", "c", "d"};
+    m.vocab_out = {"d", "c", "b", "a"};
+    const std::vector<int> in = {1, 2, 3, 4}, out = {3, 2, 1, 0};
+    const EigenResult r = compute_eigen(m, {});
+    REQUIRE(r.ov_defined);
+    CHECK(r.ov_shared_tokens == 4);
+    CHECK_FALSE(r.ov_all_tokens);
+    Matrix E(4, c.d_model), U(c.d_model, 4);
+    for (int k = 0; k < 4; ++k) {
+        E.row(k) = m.W_E.row(in[size_t(k)]);
+        U.col(k) = m.W_U.col(out[size_t(k)]);
+    }
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) {
+            const auto& a = m.blocks[size_t(l)].attn;
+            const Matrix ov = E * a.W_V[size_t(h)] * a.W_O[size_t(h)] * U;  // [4, 4]
+            CHECK(entry(r.ov_copying, {l, h}) == doctest::Approx(copying(dense_eigenvalues(ov))).epsilon(kRelTol));
+        }
+    CHECK(r.direct_copying == doctest::Approx(copying(dense_eigenvalues(E * U))).epsilon(kRelTol));
+    CHECK_FALSE(std::isnan(entry(r.qk_copying, {1, 2})));
+}
+
+TEST_CASE("eigen: no shared token makes the OV spectrum undefined, QK still computed") {
+    ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
+    Model m = test::random_model(c, 34);
+    for (auto& s : m.vocab_out) s = "out_" + s;
     const EigenResult r = compute_eigen(m, {});
     CHECK_FALSE(r.ov_defined);
-    CHECK(r.ov_undefined_reason.find("d_vocab_out") != std::string::npos);
+    CHECK(r.ov_undefined_reason.find("no output token") != std::string::npos);
     CHECK(std::isnan(entry(r.ov_copying, {0, 0})));
     CHECK(std::isnan(entry(r.ov_eigenvalues_re, {1, 2, 0})));
     CHECK(std::isnan(r.direct_copying));
     CHECK_FALSE(std::isnan(entry(r.qk_copying, {1, 2})));
-
-    // Same sizes but different token strings: undefined as well.
-    ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
-    c.d_vocab_out = c.d_vocab;
-    Model m2 = test::random_model(c, 34);
-    m2.vocab_out[3] = "something else";
-    CHECK_FALSE(compute_eigen(m2, {}).ov_defined);
 }
 
 TEST_CASE("eigen: the written group reads back with the documented names and shapes") {

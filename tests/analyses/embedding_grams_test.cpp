@@ -19,9 +19,16 @@ TEST_CASE("embedding grams equal the dense products, for any thread count") {
         test::check_near(g.G_U, Matrix(m.W_U * m.W_U.transpose()), test::kFloatTol, "G_U");
         test::check_near(g.C, Matrix(m.W_U * m.W_E), test::kFloatTol, "C");
     }
+    // One output token renamed: C sums the other tokens only.
     Model other = m;
     other.vocab_out.back() = "renamed";
-    CHECK_FALSE(embedding_grams(other, 1).same_vocab);
+    const EmbeddingGrams partial = embedding_grams(other, 1);
+    CHECK_FALSE(partial.same_vocab);
+    REQUIRE(partial.copying_defined);
+    CHECK(partial.shared_tokens == 2999);
+    test::check_near(partial.C, Matrix(m.W_U.leftCols(2999) * m.W_E.topRows(2999)), test::kFloatTol, "C shared");
+    for (auto& s : other.vocab_out) s += "'";
+    CHECK_FALSE(embedding_grams(other, 1).copying_defined);
     CHECK(embedding_grams(other, 1).C.size() == 0);
 }
 

@@ -66,17 +66,25 @@ TEST_CASE("induction probe: BOS first, repeated blocks without replacement, no s
     CHECK(make_induction_probe(m, 25, 4, 3, 8).sequences != p.sequences);
 }
 
-TEST_CASE("induction probe: length shrinks to fit n_ctx, with replacement only when the vocabulary is short") {
-    const Model m = planted_induction_model({.n_tokens = 24, .n_ctx = 50});
-    const InductionProbe p = make_induction_probe(m, 25, 4, 2, 1);
-    CHECK(p.length == 12);  // (50 - 1) / 4
+TEST_CASE("induction probe: repeats then length shrink to fit n_ctx, with replacement only when the vocabulary is short") {
+    const Model m = planted_induction_model({.n_tokens = 24, .n_ctx = 80});
+    const InductionProbe p3 = make_induction_probe(m, 25, 4, 2, 1);
+    CHECK(p3.repeats == 3);  // (80 - 1) / 25
+    CHECK(p3.length == 25);
+    CHECK(p3.sequences[0].size() == 76);
+    const Model small = planted_induction_model({.n_tokens = 24, .n_ctx = 40});
+    const InductionProbe p = make_induction_probe(small, 25, 4, 2, 1);
+    CHECK(p.repeats == 2);
+    CHECK(p.length == 19);  // (40 - 1) / 2
     CHECK(p.without_replacement);
-    CHECK(p.sequences[0].size() == 49);
+    CHECK(p.sequences[0].size() == 39);
+    for (int k = 0; k < 19; ++k) CHECK(p.sequences[1][size_t(1 + 19 + k)] == p.sequences[1][size_t(1 + k)]);
     const InductionProbe q = make_induction_probe(planted_induction_model({.n_tokens = 6}), 10, 2, 1, 1);
     CHECK_FALSE(q.without_replacement);
     std::set<int> distinct(q.sequences[0].begin() + 1, q.sequences[0].begin() + 11);
     CHECK(distinct.size() == 6);  // every usable token once before any repeats
-    CHECK_THROWS_AS(make_induction_probe(planted_induction_model({.n_tokens = 6, .n_ctx = 8}), 25, 4, 1, 1), Error);
+    CHECK(make_induction_probe(planted_induction_model({.n_tokens = 6, .n_ctx = 9}), 25, 4, 1, 1).length == 4);
+    CHECK_THROWS_AS(make_induction_probe(planted_induction_model({.n_tokens = 6, .n_ctx = 4}), 25, 4, 1, 1), Error);
 }
 
 TEST_CASE("induction: the planted model has exactly L1H0 as induction head and L0H0 as previous-token head") {

@@ -117,8 +117,9 @@ TEST_CASE("path expansion: factored norms and copying scores equal those of the 
     }
 }
 
-TEST_CASE("path expansion: copying scores are NaN when the output vocabulary differs") {
-    const Model m = test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::none), 3);
+TEST_CASE("path expansion: copying scores are NaN when the vocabularies share no token") {
+    Model m = test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::none), 3);
+    for (auto& s : m.vocab_out) s = "out_" + s;
     PathExpansionOptions o;
     o.tokens = {{1, 2, 3}};
     const PathExpansionResult r = path_expansion(m, o);
@@ -126,6 +127,10 @@ TEST_CASE("path expansion: copying scores are NaN when the output vocabulary dif
     CHECK(std::isnan(r.head_copying(0, 0)));
     CHECK(r.head_norm(0, 0) > 0.0f);
     CHECK_FALSE(std::isnan(r.qk_direct_copying(0, 0)));  // QK terms are [d_vocab, d_vocab]
+    // No next token can be scored: the loss by order is not measured, and the results say so.
+    CHECK(r.loss_positions == 0);
+    CHECK(r.order_loss.empty());
+    CHECK(std::isnan(r.real_loss));
 }
 
 TEST_CASE("path expansion: in the planted model the loss falls at order 1 and order 2 adds nothing") {

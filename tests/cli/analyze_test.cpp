@@ -115,15 +115,16 @@ TEST_CASE("analyze: options change the recorded numbers; --passes selects groups
     const auto model = dir.file("m.h5");
     std::filesystem::copy_file(planted_path(), model);
     const auto r = test::cli({"analyze", model, "--passes", "induction", "--induction-threshold", "0.995",
-                              "--probe-length", "40", "--probe-sequences", "2"});
+                              "--probe-length", "70", "--probe-sequences", "2"});
     INFO(r.err);
     REQUIRE(r.status == 0);
     const H5Reader f(dir.file("m.results.h5"));
     CHECK_FALSE(f.exists("path"));
     CHECK(f.attr_string("/", "passes") == "induction");
     CHECK(f.attr_double("/", "induction_threshold") == 0.995);
-    CHECK(f.attr_int("induction", "probe_length") == 31);  // shrunk: (128 - 1) / 4
-    CHECK(f.attr_int("/", "probe_length") == 40);          // as asked
+    CHECK(f.attr_int("induction", "probe_repeats") == 2);   // 4 repeats of 70 do not fit n_ctx = 128
+    CHECK(f.attr_int("induction", "probe_length") == 63);   // then shrunk: (128 - 1) / 2
+    CHECK(f.attr_int("/", "probe_length") == 70);           // as asked
     CHECK(f.read_int("induction/is_induction_head").data == std::vector<std::int64_t>{0, 0, 0, 0});
     CHECK(row_of(r.out, "L1H0").back() == "copying");
 }
@@ -176,13 +177,15 @@ TEST_CASE("analyze: usage errors exit 2, data errors exit 1, and no results file
     const auto bad_tokens = test::cli({"analyze", planted_path(), "-o", results, "--tokens", tokens});
     CHECK(bad_tokens.status == 1);
     CHECK(bad_tokens.err.find("tokens.txt:1: token 'zz'") != std::string::npos);
-    // Fails inside the first pass, after the results file was opened: 1 + 2 * 64 > n_ctx = 128.
-    const auto too_long = test::cli({"analyze", planted_path(), "-o", results, "--probe-repeats", "64",
-                                     "--baseline-samples", "10"});
+    // Fails inside a pass, after the results file was opened: n_ctx = 4 cannot hold the induction
+    // probe's 2 repeats of 2 tokens after BOS.
+    const auto short_model = dir.file("short.h5");
+    write_model_h5(planted_induction_model({.n_tokens = 6, .n_ctx = 4}), short_model);
+    const auto too_long = test::cli({"analyze", short_model, "-o", results, "--baseline-samples", "10"});
     CHECK(too_long.status == 1);
     CHECK(too_long.err.find("n_ctx") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(results));
-    CHECK(files_in(dir.path()) == 1);  // only tokens.txt: no temporary left either
+    CHECK(files_in(dir.path()) == 2);  // tokens.txt and short.h5: no temporary left
 }
 
 TEST_CASE("analyze: --help lists every option with its default and an example") {
@@ -230,6 +233,6 @@ TEST_CASE("analyze: LayerNorm is folded before the passes and the processing is 
     REQUIRE(r.status == 0);
     const H5Reader f(dir.file("r.h5"));
     CHECK(f.attr_string("/", "weight_processing") == "fold_ln,center_writing_weights");
-    CHECK(f.attr_int("induction", "probe_length") == 2);  // n_ctx = 9 holds 4 repeats of 2 tokens
+    CHECK(f.attr_int("induction", "probe_length") == 4);  // n_ctx = 9: 2 repeats of 4 tokens
     CHECK(f.dims("path/order_loss") == std::vector<std::uint64_t>{3});
 }
