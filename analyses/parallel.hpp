@@ -1,49 +1,20 @@
-// A minimal parallel loop over independent work items, shared by the passes that split their work.
+// The passes' form of the shared parallel loop (lib/parallel.hpp): work items by index, no worker id.
 #pragma once
 
-#include <algorithm>
-#include <atomic>
-#include <exception>
-#include <mutex>
-#include <thread>
-#include <vector>
+#include "lib/parallel.hpp"
+
+#include <utility>
 
 namespace circuits::analyses::detail {
 
 // The number of threads to use: `requested`, or the hardware concurrency when requested <= 0.
-inline int thread_count(int requested) {
-    if (requested > 0) return requested;
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
+inline int thread_count(int requested) { return resolve_threads(requested); }
 
 // Calls body(i) for i in [0, n) on up to `threads` threads (0 = hardware concurrency), items handed
-// out in order. The first exception thrown by any item is rethrown after every thread has joined.
+// out in order. The first exception thrown by any item is rethrown after every thread has stopped.
 template <typename Body>
 void parallel_for(int n, int threads, Body&& body) {
-    if (n <= 0) return;
-    const int t = std::min(thread_count(threads), n);
-    if (t == 1) {
-        for (int i = 0; i < n; ++i) body(i);
-        return;
-    }
-    std::atomic<int> next{0};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto work = [&] {
-        for (int i = next++; i < n; i = next++) {
-            try {
-                body(i);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(failure_mutex);
-                if (!failure) failure = std::current_exception();
-            }
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int k = 1; k < t; ++k) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
-    if (failure) std::rethrow_exception(failure);
+    circuits::parallel_for(n, threads, [&](int, std::int64_t i) { body(static_cast<int>(i)); });
 }
 
 }  // namespace circuits::analyses::detail

@@ -43,6 +43,11 @@ def flops_model(max_order):
     positions = PROBE_S * PROBE_N * (PROBE_R - 1)
     logits = 2.0 * T * D * V  # one forward pass's unembedding
     return {
+        # W_E W_U streamed in row blocks, each reduced to its top-k
+        "bigram": 2.0 * V * D * V,
+        # per head: the OV circuit (W_E W_V)(W_O W_U) and the QK circuit (W_E W_Q)(W_E W_K)^T, each
+        # V x V with inner dimension d_head, streamed in blocks; the V x d_head factors are negligible
+        "circuits": L * H * 2 * (2.0 * V * DH * V),
         # G_E = W_E^T W_E and G_U = W_U W_U^T (SYRK), C = W_U W_E (GEMM)
         "embedding_grams": V * D * D + V * D * D + 2.0 * V * D * D,
         # probe forward passes + copying evaluator: per head W_O' W_U [d_head, V] and Z F [positions, V]
@@ -147,7 +152,7 @@ def main():
     print("\n## targets")
     total_wall, total_cpu = steps.get("total", (0, 0))
     print(f"  peak memory < 2 GiB: {peak_kib / 2**20:.2f} GiB -> {'met' if peak_kib < 2 * 2**20 else 'MISSED'}")
-    for name in ("embedding_grams", "induction", "path_expansion"):
+    for name in ("bigram", "circuits", "embedding_grams", "induction", "path_expansion"):
         if name in steps and steps[name][1] > 0:
             share = flops[name] / steps[name][1] / 1e9 / gemm_cpu
             print(f"  {name} at >= 50% of the GEMM rate (per CPU-second): {100 * share:.0f}% -> "

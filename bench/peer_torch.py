@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""The peer of `circuits analyze` in the benchmark: the same computations (induction and path-expansion
-passes) written in PyTorch as a researcher would with TransformerLens-style factored matrices.
+"""The peer of `circuits analyze` in the benchmark: the same computations (weight processing, bigram,
+circuits, eigen, composition, path-expansion and induction passes) written in PyTorch as a researcher
+would with TransformerLens-style factored matrices.
 
 FactoredMatrix below follows TransformerLens's semantics: A @ B kept factored, norm() from the singular
 values of the small core after thin SVDs of both factors, eigenvalues from eig(B A). Each distinct
 token-space factor is SVD'd once (cached), which is what a careful researcher would do; full
 [positions, d_vocab] logit blocks are formed one head at a time (chunked).
 
-Usage: /usr/bin/python3 peer_torch.py MODEL.h5 --threads N [--max-order 2]
+Full-vocabulary products (bigram, per-head OV and QK circuits) are formed in row blocks of CHUNK rows
+and reduced with torch.topk at once, never held whole.
+
+Usage: /usr/bin/python3 peer_torch.py MODEL.h5 --threads N [--max-order 2] [--top-k 10] [--baseline-samples 1000]
 Prints one JSON object: seconds per step and a few results for a sanity check.
 """
 import argparse
@@ -69,6 +73,135 @@ class FactoredMatrix:
 
     def trace(self):
         return float((self.A * self.B.T).sum())
+
+CHUNK = 2048
+
+
+def process(m):
+    """Weight processing as circuits does before its weight-based passes (TransformerLens's fold_ln and
+    center_writing_weights): LayerNorm scales folded into the reading weights, which are then centred
+    over d_model; W_E, W_pos and W_O centred over d_model. Biases are not used by the weight passes.
+    Like circuits, a shortformer LayerNorm model (the benchmark's) is left as it is: its positions join
+    queries and keys after ln1, so ln1's scale cannot be folded exactly."""
+    if m["cfg"]["positional_embedding_type"] == "shortformer" and m["cfg"]["normalization_type"] != "none":
+        return m
+    p = dict(m)
+    centre_rows = lambda W: W - W.mean(-2, keepdim=True)  # [.., d_model, x]: subtract the mean over d_model
+    for name in ("W_Q", "W_K", "W_V"):
+        p[name] = [centre_rows(m["ln1_w"][l][None, :, None] * W) for l, W in enumerate(m[name])]
+    p["W_U"] = centre_rows(m["lnf_w"][:, None] * m["W_U"])
+    p["W_E"] = m["W_E"] - m["W_E"].mean(-1, keepdim=True)
+    p["W_pos"] = m["W_pos"] - m["W_pos"].mean(-1, keepdim=True)
+    p["W_O"] = [W - W.mean(-1, keepdim=True) for W in m["W_O"]]
+    return p
+
+
+def top_rows(A, B, k, diagonal=False, column_k=0):
+    """Top-k of every row of A @ B (A [m, r], B [r, n]), formed CHUNK rows at a time; optionally the
+    rank of the diagonal entry in its row and the top-k of every column (merged block by block)."""
+    vals, idx, ranks = [], [], []
+    col_v = col_i = None
+    for i in range(0, A.shape[0], CHUNK):
+        block = A[i:i + CHUNK] @ B
+        v, j = block.topk(k, dim=-1)
+        vals.append(v)
+        idx.append(j)
+        if diagonal:
+            rows = torch.arange(block.shape[0])
+            d = block[rows, rows + i]
+            ranks.append((block > d[:, None]).sum(-1))
+        if column_k:
+            cv, ci = block.topk(min(column_k, block.shape[0]), dim=0)
+            ci = ci + i
+            if col_v is not None:
+                cv, sel = torch.cat([col_v, cv]).topk(column_k, dim=0)
+                ci = torch.cat([col_i, ci]).gather(0, sel)
+            col_v, col_i = cv, ci
+    return torch.cat(vals), torch.cat(idx), (torch.cat(ranks) if diagonal else None), col_v, col_i
+
+
+def bigram(p, timings, k):
+    t0 = time.perf_counter()
+    vals, idx, _, _, _ = top_rows(p["W_E"], p["W_U"], k)
+    timings["bigram"] = time.perf_counter() - t0
+    return {"top1_value_mean": float(vals[:, 0].mean())}
+
+
+def circuits(p, timings, k, n_positions=32):
+    cfg = p["cfg"]
+    L, H, dh = int(cfg["n_layers"]), int(cfg["n_heads"]), int(cfg["d_head"])
+    W_E, W_U = p["W_E"], p["W_U"]
+    t0 = time.perf_counter()
+    ov_self, qk_self = torch.zeros(L, H), torch.zeros(L, H)
+    for l in range(L):
+        for h in range(H):
+            _, _, rank, _, _ = top_rows(W_E @ p["W_V"][l][h], p["W_O"][l][h] @ W_U, k, diagonal=True)
+            ov_self[l, h] = (rank == 0).float().mean()
+    timings["circuits_ov"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for l in range(L):
+        for h in range(H):
+            EQ = W_E @ p["W_Q"][l][h] / math.sqrt(dh)
+            EK = W_E @ p["W_K"][l][h]
+            _, _, rank, _, _ = top_rows(EQ, EK.T, k, diagonal=True, column_k=k)
+            qk_self[l, h] = (rank == 0).float().mean()
+            P = p["W_pos"][:n_positions]
+            _ = (P @ p["W_Q"][l][h]) @ (P @ p["W_K"][l][h]).T / math.sqrt(dh)
+    timings["circuits_qk"] = time.perf_counter() - t0
+    return {"ov_self_top1_mean": float(ov_self.mean()), "qk_self_top1_mean": float(qk_self.mean())}
+
+
+def eigen(p, timings):
+    cfg = p["cfg"]
+    L, H, dh = int(cfg["n_layers"]), int(cfg["n_heads"]), int(cfg["d_head"])
+    W_E, W_U = p["W_E"], p["W_U"]
+    t0 = time.perf_counter()
+    ov, qk = torch.zeros(L, H), torch.zeros(L, H)
+    for l in range(L):
+        for h in range(H):
+            ov[l, h] = copying(FactoredMatrix(W_E @ p["W_V"][l][h], p["W_O"][l][h] @ W_U).eigenvalues())
+            qk[l, h] = copying(FactoredMatrix(W_E @ p["W_Q"][l][h] / math.sqrt(dh),
+                                              (W_E @ p["W_K"][l][h]).T).eigenvalues())
+    direct = copying(FactoredMatrix(W_E, W_U).eigenvalues())
+    timings["eigen"] = time.perf_counter() - t0
+    return {"ov_copying_mean": float(ov.mean()), "direct_copying": direct}
+
+
+def comp_score(X, Y):
+    """||X Y|| / (||X|| ||Y||) on factored [d_model, d_model] matrices (TransformerLens-style norms)."""
+    XY = FactoredMatrix(X.A, (X.B @ Y.A) @ Y.B)
+    return XY.norm() / (X.norm() * Y.norm())
+
+
+def composition(p, timings, samples, seed=0):
+    cfg = p["cfg"]
+    L, H = int(cfg["n_layers"]), int(cfg["n_heads"])
+    t0 = time.perf_counter()
+    OV = {(l, h): FactoredMatrix(p["W_V"][l][h], p["W_O"][l][h]) for l in range(L) for h in range(H)}
+    QK = {(l, h): FactoredMatrix(p["W_Q"][l][h], p["W_K"][l][h].T) for l in range(L) for h in range(H)}
+    scores = {"q": [], "k": [], "v": []}
+    for a in OV:
+        for b in OV:
+            if a[0] < b[0]:
+                scores["q"].append(comp_score(OV[a], QK[b]))
+                scores["k"].append(comp_score(OV[a], FactoredMatrix(QK[b].B.T, QK[b].A.T)))
+                scores["v"].append(comp_score(OV[a], OV[b]))
+    timings["composition_scores"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g = torch.Generator().manual_seed(seed)
+    d, dh = int(cfg["d_model"]), int(cfg["d_head"])
+    base = {}
+    for kind in ("q", "k", "v"):
+        draws = []
+        for _ in range(samples):
+            r = lambda *shape: torch.randn(*shape, generator=g)
+            X = FactoredMatrix(r(d, dh), r(dh, d))
+            Y = FactoredMatrix(r(d, dh), r(dh, d))
+            draws.append(comp_score(X, Y))
+        base[kind] = (float(np.mean(draws)), float(np.std(draws)))
+    timings["composition_baseline"] = time.perf_counter() - t0
+    return {"k_max": max(scores["k"]), "baseline": base}
+
 
 
 def copying(eigs):
@@ -146,7 +279,8 @@ def probe(m, n=25, R=4, S=10, seed=0):
     return torch.tensor(seqs), (1 if bos >= 0 else 0), n, R
 
 
-def induction(m, timings):
+def induction(m, timings, pm):
+    """Probe scores on the raw model's forward pass; weight-based scores on the processed weights pm."""
     cfg = m["cfg"]
     L, H = int(cfg["n_layers"]), int(cfg["n_heads"])
     V = int(cfg["d_vocab"])
@@ -191,6 +325,7 @@ def induction(m, timings):
 
     # Weights: OV copying and the K-composition trace with earlier heads.
     t0 = time.perf_counter()
+    m = pm
     W_E, W_U = m["W_E"], m["W_U"]
     ov_copying = torch.zeros(L, H)
     for l in range(L):
@@ -212,7 +347,8 @@ def induction(m, timings):
             "copying_eval_mean": float(copying_eval.mean())}
 
 
-def path_expansion(m, timings, max_order):
+def path_expansion(m, timings, max_order, raw):
+    """Terms on the processed weights m; the ablation by order on the raw model's forward pass."""
     cfg = m["cfg"]
     L, H = int(cfg["n_layers"]), int(cfg["n_heads"])
     W_E, W_U = m["W_E"], m["W_U"]
@@ -260,6 +396,7 @@ def path_expansion(m, timings, max_order):
 
     # Ablation by order on the induction probe.
     t0 = time.perf_counter()
+    m = raw
     tokens, _, _, _ = probe(m)
 
     def loss(logits):
@@ -283,6 +420,8 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-order", type=int, default=2)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--baseline-samples", type=int, default=1000)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -292,12 +431,27 @@ def main():
         m = load(args.model)
         timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        results = {"path": path_expansion(m, timings, args.max_order)}
+        pm = process(m)
+        timings["process"] = time.perf_counter() - t0
+        results = {}
+        t0 = time.perf_counter()
+        results["bigram"] = bigram(pm, timings, args.top_k)
+        t0 = time.perf_counter()
+        results["circuits"] = circuits(pm, timings, args.top_k)
+        timings["circuits"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results["eigen"] = eigen(pm, timings)
+        t0 = time.perf_counter()
+        results["composition"] = composition(pm, timings, args.baseline_samples)
+        timings["composition"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results["path"] = path_expansion(pm, timings, args.max_order, m)
         timings["path_expansion"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        results["induction"] = induction(m, timings)
+        results["induction"] = induction(m, timings, pm)
         timings["induction"] = time.perf_counter() - t0
-    timings["total"] = sum(timings[k] for k in ("load", "path_expansion", "induction"))
+    timings["total"] = sum(timings[k] for k in ("load", "process", "bigram", "circuits", "eigen", "composition",
+                                                "path_expansion", "induction"))
     print(json.dumps({"timings": timings, "results": results, "torch": torch.__version__,
                       "torch_threads": torch.get_num_threads()}))
 

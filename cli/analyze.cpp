@@ -325,8 +325,8 @@ Command analyze_command() {
                     "copying-threshold", po::value<double>()->default_value(0.5, "0.5"),
                     "copying head: OV copying >= X (and copying_eval > 0)")(
                     "probe-length", po::value<int>()->default_value(25),
-                    "induction probe: random tokens per repeat (shrunk to fit n_ctx)")(
-                    "probe-repeats", po::value<int>()->default_value(4), "induction probe: repeats of the block")(
+                    "induction probe: random tokens per repeat (shrunk to fit n_ctx after the repeats)")(
+                    "probe-repeats", po::value<int>()->default_value(4), "induction probe: repeats of the block (fewer, down to 2, where n_ctx is short)")(
                     "probe-sequences", po::value<int>()->default_value(10), "induction probe: sequences averaged")(
                     "max-order", po::value<int>()->default_value(2), "path expansion: longest chain of heads")(
                     "timings", "print each step's wall-clock seconds on stderr")(

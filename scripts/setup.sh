@@ -10,3 +10,7 @@ cmake --build build -j"$jobs"
 echo
 echo "$ circuits run data/models/planted-2l.h5 a b c d e f a b c d e f"
 ./build/cli/circuits run data/models/planted-2l.h5 a b c d e f a b c d e f
+echo
+echo "$ circuits analyze data/models/planted-2l.h5 -o build/planted-2l.results.h5 --report build/planted-2l-report"
+./build/cli/circuits analyze data/models/planted-2l.h5 -o build/planted-2l.results.h5 --report build/planted-2l-report
+echo "report: build/planted-2l-report/index.html"
