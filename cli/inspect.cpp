@@ -41,7 +41,11 @@ std::string groups_in_rows(const Model& m, const Matrix& W) {
             const auto g = label_group(m.residual_labels[static_cast<size_t>(r)]);
             if (seen.insert(g).second) order.push_back(g);
         }
-    return order.empty() ? "-" : sample(order, 12);
+    if (order.empty()) return "-";
+    std::string out;
+    for (size_t i = 0; i < order.size() && i < 12; ++i) out += (i ? ", " : "") + order[i];
+    if (order.size() > 12) out += ", ...";
+    return out;
 }
 
 void print_circuit_map(const Model& m, std::ostream& out) {

@@ -20,6 +20,7 @@ int run_run(const po::variables_map& vm, std::ostream& out, std::ostream&) {
     const auto path = vm["model"].as<std::string>();
     const auto inputs = vm.count("input") ? vm["input"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (inputs.empty()) throw UsageError("no input tokens given (see 'circuits run --help')");
+    if (vm.count("logits") && !vm.count("json")) throw UsageError("--logits needs --json (see 'circuits run --help')");
     const Model m = load_model(path);
 
     std::vector<int> tokens;
@@ -47,6 +48,14 @@ int run_run(const po::variables_map& vm, std::ostream& out, std::ostream&) {
         nlohmann::json j;
         j["input"] = inputs;
         j["predictions"] = predictions;
+        if (vm.count("logits")) {
+            std::vector<std::vector<float>> rows;  // [printed positions, d_vocab_out]
+            for (size_t t = first; t < tokens.size(); ++t) {
+                const RowVector row = r.logits.row(static_cast<Eigen::Index>(t));  // a copy: rows are strided
+                rows.emplace_back(row.data(), row.data() + row.size());
+            }
+            j["logits"] = rows;
+        }
         if (attention) {
             std::vector<std::string> labels;
             for (int t : tokens) labels.push_back(m.vocab[static_cast<size_t>(t)]);
@@ -92,16 +101,17 @@ int run_run(const po::variables_map& vm, std::ostream& out, std::ostream&) {
 Command run_command() {
     return {"run",
             "run the forward pass and print each position's prediction",
-            "circuits run MODEL INPUT... [--attention] [--json]",
+            "circuits run MODEL INPUT... [--attention] [--json [--logits]]",
             "Tokens are given by their strings. The model's BOS token is prepended when it has one and\n"
             "left out of what is printed. Prints the predicted next token at each input position,\n"
             "decoded through vocab_out, on one line; --attention adds every head's attention pattern,\n"
-            "--json prints a JSON object instead.",
+            "--json prints a JSON object instead (with --logits, each printed position's logits too).",
             "circuits run data/models/planted-2l.h5 a b c d a b c d --attention",
             [](po::options_description& opts, po::positional_options_description& pos) {
                 opts.add_options()("model", po::value<std::string>()->required(), "model file")(
                     "input", po::value<std::vector<std::string>>()->multitoken(), "input tokens")(
-                    "attention", "print each head's attention pattern")("json", "print JSON");
+                    "attention", "print each head's attention pattern")("json", "print JSON")(
+                    "logits", "with --json: add each printed position's logits");
                 pos.add("model", 1).add("input", -1);
             },
             run_run};

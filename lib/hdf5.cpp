@@ -312,7 +312,7 @@ std::vector<Matrix> H5Reader::read_stack(const std::string& dataset, std::int64_
 // ---------------------------------------------------------------------------------------------
 // H5Writer
 
-H5Writer::H5Writer(const std::string& path) : m_path(path) {
+H5Writer::H5Writer(const std::string& path, bool compress) : m_path(path), m_compress(compress) {
     try {
         m_file = std::make_unique<H5::H5File>(path, H5F_ACC_TRUNC);
     } catch (const H5::Exception& e) {
@@ -344,7 +344,12 @@ void H5Writer::create_group(const std::string& group) {
         prefix += "/" + p;
         if (H5Lexists(m_file->getId(), prefix.c_str(), H5P_DEFAULT) > 0) continue;
         try {
-            m_file->createGroup(prefix);
+            const hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+            H5Pset_obj_track_times(gcpl, 0);  // no timestamps: same content, same bytes
+            const hid_t g = H5Gcreate2(m_file->getId(), prefix.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            H5Pclose(gcpl);
+            if (g < 0) throw Error(m_path + ": " + prefix + ": cannot create group");
+            H5Gclose(g);
         } catch (const H5::Exception& e) {
             throw Error(m_path + ": " + prefix + ": cannot create group: " + h5_message(e));
         }
@@ -419,7 +424,20 @@ void H5Writer::write_array(const std::string& dataset, const Array<T>& a, const 
         std::vector<hsize_t> d(a.dims.begin(), a.dims.end());
         H5::DataSpace space = d.empty() ? H5::DataSpace(H5S_SCALAR)
                                         : H5::DataSpace(static_cast<int>(d.size()), d.data());
-        H5::DataSet ds = m_file->createDataSet(normalise(dataset), file, space);
+        H5::DSetCreatPropList dcpl;
+        H5Pset_obj_track_times(dcpl.getId(), 0);
+        // Compress mid-sized arrays (mostly sparse hand-built or compiled weights); very large ones
+        // are left contiguous so that writing a big model stays fast.
+        const std::uint64_t n = a.size();
+        if (m_compress && !d.empty() && n >= 4096 && n <= (std::uint64_t{1} << 24)) {
+            std::vector<hsize_t> chunk = d;
+            std::uint64_t per_first = n / d[0];
+            chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(d[0], (std::uint64_t{1} << 20) / std::max<std::uint64_t>(1, per_first)));
+            dcpl.setChunk(static_cast<int>(chunk.size()), chunk.data());
+            dcpl.setShuffle();
+            dcpl.setDeflate(4);
+        }
+        H5::DataSet ds = m_file->createDataSet(normalise(dataset), file, space, dcpl);
         if (!a.data.empty()) ds.write(a.data.data(), mem);
     } catch (const H5::Exception& e) {
         throw Error(m_path + ": " + normalise(dataset) + ": cannot write dataset: " + h5_message(e));
@@ -471,7 +489,9 @@ void H5Writer::write_strings(const std::string& dataset, const std::vector<std::
         t.setCset(H5T_CSET_UTF8);
         hsize_t n = s.size();
         H5::DataSpace space(1, &n);
-        H5::DataSet ds = m_file->createDataSet(normalise(dataset), t, space);
+        H5::DSetCreatPropList dcpl;
+        H5Pset_obj_track_times(dcpl.getId(), 0);
+        H5::DataSet ds = m_file->createDataSet(normalise(dataset), t, space, dcpl);
         std::vector<const char*> ptrs;
         for (const auto& x : s) ptrs.push_back(x.c_str());
         if (!ptrs.empty()) ds.write(ptrs.data(), t);
@@ -485,7 +505,9 @@ void H5Writer::write_string(const std::string& dataset, const std::string& s) {
     try {
         H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
         t.setCset(H5T_CSET_UTF8);
-        H5::DataSet ds = m_file->createDataSet(normalise(dataset), t, H5::DataSpace(H5S_SCALAR));
+        H5::DSetCreatPropList dcpl;
+        H5Pset_obj_track_times(dcpl.getId(), 0);
+        H5::DataSet ds = m_file->createDataSet(normalise(dataset), t, H5::DataSpace(H5S_SCALAR), dcpl);
         const char* p = s.c_str();
         ds.write(&p, t);
     } catch (const H5::Exception& e) {

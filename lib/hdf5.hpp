@@ -67,7 +67,8 @@ private:
 // rename it into place when done (see AtomicOutput).
 class H5Writer {
 public:
-    explicit H5Writer(const std::string& path);
+    // compress: deflate numeric datasets of 4096 to 2^24 elements (chunked, shuffled).
+    explicit H5Writer(const std::string& path, bool compress = false);
     ~H5Writer();
     H5Writer(const H5Writer&) = delete;
     H5Writer& operator=(const H5Writer&) = delete;
@@ -99,6 +100,7 @@ public:
 private:
     std::string m_path;
     std::unique_ptr<H5::H5File> m_file;
+    bool m_compress = false;
     void write_attribute(const std::string& object, const std::string& name, hid_t file_type, hid_t mem_type,
                          const void* value);
     void ensure_parent(const std::string& dataset);

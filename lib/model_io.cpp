@@ -232,7 +232,7 @@ void write_model_h5(const Model& m, const std::string& path) {
     m.validate();
     AtomicOutput out(path);
     {
-        H5Writer w(out.temp_path());
+        H5Writer w(out.temp_path(), /*compress=*/true);
         write_model_h5(m, w, "/");
         w.close();
     }

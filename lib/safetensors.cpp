@@ -1,21 +1,703 @@
-// safetensors reading and writing (see safetensors.hpp).
+// safetensors reading and writing (see safetensors.hpp): an untrusted header validated before any
+// tensor byte is read, and the TransformerLens config.json that gives the tensors their meaning.
 #include "lib/safetensors.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
 
 namespace circuits {
 
-Model read_model_safetensors(const std::string& path, const std::string&) {
-    throw Error(path + ": safetensors support is not built yet");
+using nlohmann::json;
+
+namespace {
+
+std::string shape_string(const std::vector<std::int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
 }
+
+// Bytes per element of every dtype the format defines; 0 for an unknown name.
+std::uint64_t dtype_size(const std::string& dtype) {
+    static const std::map<std::string, std::uint64_t> sizes = {
+        {"F64", 8}, {"F32", 4},  {"F16", 2},  {"BF16", 2},    {"I64", 8},     {"I32", 4}, {"I16", 2},
+        {"I8", 1},  {"U64", 8},  {"U32", 4},  {"U16", 2},     {"U8", 1},      {"BOOL", 1},
+        {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+    const auto it = sizes.find(dtype);
+    return it == sizes.end() ? 0 : it->second;
+}
+
+bool is_float_dtype(const std::string& dtype) {
+    return dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64";
+}
+
+std::uint64_t load_le(const unsigned char* p, int n) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    return v;
+}
+
+void store_le(std::string& out, std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+}  // namespace
+
+float half_to_float(std::uint16_t bits) {
+    const bool negative = (bits & 0x8000u) != 0;
+    const int exponent = (bits >> 10) & 0x1f;
+    const int mantissa = bits & 0x3ff;
+    float v;
+    if (exponent == 0) {
+        v = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals: m * 2^-24
+    } else if (exponent == 31) {
+        v = mantissa == 0 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+    } else {
+        v = std::ldexp(static_cast<float>(mantissa + 1024), exponent - 25);  // (1 + m/1024) 2^(e-15)
+    }
+    return negative ? -v : v;
+}
+
+float bfloat16_to_float(std::uint16_t bits) {
+    // bfloat16 is the upper half of an IEEE float32.
+    return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SafetensorsFile
+
+SafetensorsFile::SafetensorsFile(std::string path) : m_path(std::move(path)) {
+    std::error_code ec;
+    if (!std::filesystem::exists(m_path, ec)) throw Error(m_path + ": no such file");
+    if (!std::filesystem::is_regular_file(m_path, ec)) throw Error(m_path + ": not a regular file");
+    const std::uint64_t file_size = std::filesystem::file_size(m_path, ec);
+    if (ec) throw Error(m_path + ": cannot read the file size: " + ec.message());
+    std::ifstream in(m_path, std::ios::binary);
+    if (!in) throw Error(m_path + ": cannot open file");
+    if (file_size < 8)
+        throw Error(m_path + ": truncated: " + std::to_string(file_size) +
+                    " bytes, shorter than the 8-byte header length that starts a safetensors file");
+    unsigned char length_bytes[8];
+    in.read(reinterpret_cast<char*>(length_bytes), 8);
+    const std::uint64_t header_size = load_le(length_bytes, 8);
+    if (header_size > kMaxHeaderBytes)
+        throw Error(m_path + ": header length " + std::to_string(header_size) + " exceeds the cap of " +
+                    std::to_string(kMaxHeaderBytes) + " bytes (not a safetensors file, or corrupt)");
+    if (header_size > file_size - 8)
+        throw Error(m_path + ": header length " + std::to_string(header_size) + " runs past the end of the file (" +
+                    std::to_string(file_size) + " bytes; truncated?)");
+    std::string text(header_size, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(header_size));
+    if (!in) throw Error(m_path + ": cannot read the header");
+    m_data_start = 8 + header_size;
+    const std::uint64_t data_size = file_size - m_data_start;
+
+    // nlohmann keeps the last of duplicate keys silently; the format forbids duplicates.
+    std::set<std::string> seen;
+    std::string duplicate;
+    const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::key && depth == 1) {
+            const auto key = parsed.get<std::string>();
+            if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
+        }
+        return true;
+    };
+    json header;
+    try {
+        header = json::parse(text, note_keys);
+    } catch (const json::exception& e) {
+        throw Error(m_path + ": the header is not valid JSON: " + e.what());
+    }
+    if (!header.is_object()) throw Error(m_path + ": the header is not a JSON object");
+    if (!duplicate.empty()) throw Error(m_path + ": tensor '" + duplicate + "' appears twice in the header");
+
+    for (const auto& [name, info] : header.items()) {
+        const std::string where = m_path + ": tensor '" + name + "'";
+        if (name == "__metadata__") {
+            if (!info.is_object()) throw Error(m_path + ": __metadata__ is not a JSON object");
+            for (const auto& [key, value] : info.items()) {
+                if (!value.is_string())
+                    throw Error(m_path + ": __metadata__ value of '" + key + "' is not a string");
+                m_metadata[key] = value.get<std::string>();
+            }
+            continue;
+        }
+        if (!info.is_object()) throw Error(where + ": header entry is not a JSON object");
+        for (const char* field : {"dtype", "shape", "data_offsets"})
+            if (!info.contains(field)) throw Error(where + ": header entry has no '" + field + "'");
+        SafetensorsEntry e;
+        if (!info["dtype"].is_string()) throw Error(where + ": 'dtype' is not a string");
+        e.dtype = info["dtype"].get<std::string>();
+        const std::uint64_t size = dtype_size(e.dtype);
+        if (size == 0) throw Error(where + ": unknown dtype '" + e.dtype + "'");
+
+        const json& shape = info["shape"];
+        if (!shape.is_array()) throw Error(where + ": 'shape' is not an array");
+        std::uint64_t count = 1;
+        for (const auto& d : shape) {
+            if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t{1} << 62)
+                throw Error(where + ": shape " + shape.dump() + " has a dimension that is not a non-negative integer");
+            const auto dim = d.get<std::uint64_t>();
+            if (__builtin_mul_overflow(count, dim, &count))
+                throw Error(where + ": shape " + shape.dump() + " overflows the element count");
+            e.shape.push_back(static_cast<std::int64_t>(dim));
+        }
+        std::uint64_t bytes = 0;
+        if (__builtin_mul_overflow(count, size, &bytes))
+            throw Error(where + ": shape " + shape.dump() + " overflows the byte count");
+
+        const json& offsets = info["data_offsets"];
+        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+            !offsets[1].is_number_unsigned())
+            throw Error(where + ": 'data_offsets' " + offsets.dump() + " is not a pair of non-negative integers");
+        e.begin = offsets[0].get<std::uint64_t>();
+        e.end = offsets[1].get<std::uint64_t>();
+        if (e.begin > e.end) throw Error(where + ": data_offsets " + offsets.dump() + " end before they begin");
+        if (e.end > data_size)
+            throw Error(where + ": data_offsets " + offsets.dump() + " lie outside the data section of " +
+                        std::to_string(data_size) + " bytes (truncated file?)");
+        if (e.end - e.begin != bytes)
+            throw Error(where + ": shape " + shape_string(e.shape) + " of " + e.dtype + " needs " + std::to_string(bytes) +
+                        " bytes, but data_offsets " + offsets.dump() + " span " + std::to_string(e.end - e.begin));
+        m_entries.emplace(name, std::move(e));
+    }
+
+    // The tensors must tile the data section: no overlaps, no gaps, nothing after the last one.
+    std::vector<std::pair<std::string, const SafetensorsEntry*>> order;
+    for (const auto& [name, e] : m_entries) order.emplace_back(name, &e);
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.second->begin, a.second->end) < std::tie(b.second->begin, b.second->end);
+    });
+    std::uint64_t covered = 0;
+    std::string previous;
+    for (const auto& [name, e] : order) {
+        if (e->begin < covered)
+            throw Error(m_path + ": tensor '" + name + "' (bytes " + std::to_string(e->begin) + " to " +
+                        std::to_string(e->end) + ") overlaps tensor '" + previous + "'");
+        if (e->begin > covered)
+            throw Error(m_path + ": bytes " + std::to_string(covered) + " to " + std::to_string(e->begin) +
+                        " of the data section belong to no tensor (before tensor '" + name + "')");
+        covered = e->end;
+        previous = name;
+    }
+    if (covered != data_size)
+        throw Error(m_path + ": " + std::to_string(data_size - covered) +
+                    " bytes after the last tensor belong to no tensor");
+}
+
+SafetensorsTensor SafetensorsFile::read(const std::string& name) const {
+    const auto it = m_entries.find(name);
+    if (it == m_entries.end()) throw Error(m_path + ": no tensor '" + name + "'");
+    const SafetensorsEntry& e = it->second;
+    if (!is_float_dtype(e.dtype))
+        throw Error(m_path + ": tensor '" + name + "' has dtype " + e.dtype +
+                    "; only F32, F16, BF16 and F64 tensors are supported");
+    const std::uint64_t size = dtype_size(e.dtype);
+    std::vector<unsigned char> bytes(e.end - e.begin);
+    std::ifstream in(m_path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(m_data_start + e.begin));
+    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!in) throw Error(m_path + ": cannot read tensor '" + name + "' (file changed or truncated?)");
+
+    SafetensorsTensor t{e.dtype, e.shape, std::vector<float>(bytes.size() / size)};
+    for (size_t i = 0; i < t.values.size(); ++i) {
+        const unsigned char* p = bytes.data() + i * size;
+        if (e.dtype == "F32") t.values[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_le(p, 4)));
+        else if (e.dtype == "F16") t.values[i] = half_to_float(static_cast<std::uint16_t>(load_le(p, 2)));
+        else if (e.dtype == "BF16") t.values[i] = bfloat16_to_float(static_cast<std::uint16_t>(load_le(p, 2)));
+        else t.values[i] = static_cast<float>(std::bit_cast<double>(load_le(p, 8)));
+    }
+    return t;
+}
+
 std::map<std::string, SafetensorsTensor> read_safetensors(const std::string& path) {
-    throw Error(path + ": safetensors support is not built yet");
+    const SafetensorsFile f(path);
+    std::map<std::string, SafetensorsTensor> out;
+    for (const auto& entry : f.entries()) out.emplace(entry.first, f.read(entry.first));
+    return out;
 }
-void write_safetensors(const std::map<std::string, SafetensorsTensor>&, const std::string& path) {
-    throw Error(path + ": safetensors support is not built yet");
+
+void write_safetensors(const std::map<std::string, SafetensorsTensor>& tensors, const std::string& path) {
+    json header = json::object();
+    std::uint64_t offset = 0;
+    for (const auto& [name, t] : tensors) {
+        if (name == "__metadata__" || name.empty()) throw Error(path + ": invalid tensor name '" + name + "'");
+        if (!t.dtype.empty() && t.dtype != "F32")
+            throw Error(path + ": tensor '" + name + "': only F32 can be written, got " + t.dtype);
+        std::uint64_t count = 1;
+        for (auto d : t.shape) {
+            if (d < 0) throw Error(path + ": tensor '" + name + "': negative dimension in " + shape_string(t.shape));
+            count *= static_cast<std::uint64_t>(d);
+        }
+        if (count != t.values.size())
+            throw Error(path + ": tensor '" + name + "': " + std::to_string(t.values.size()) + " values for shape " +
+                        shape_string(t.shape));
+        header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + 4 * count}}};
+        offset += 4 * count;
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
+
+    std::string bytes;
+    bytes.reserve(8 + text.size() + offset);
+    store_le(bytes, text.size(), 8);
+    bytes += text;
+    for (const auto& entry : tensors)
+        for (float v : entry.second.values) store_le(bytes, std::bit_cast<std::uint32_t>(v), 4);
+
+    AtomicOutput out(path);
+    {
+        std::ofstream os(out.temp_path(), std::ios::binary | std::ios::trunc);
+        if (!os) throw Error(path + ": cannot create file");
+        os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        os.close();
+        if (!os) throw Error(path + ": cannot write file");
+    }
+    out.commit();
 }
-void write_model_safetensors(const Model&, const std::string& path, const std::string&) {
-    throw Error(path + ": safetensors support is not built yet");
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+namespace {
+
+std::string default_config_path(const std::string& path) {
+    return (std::filesystem::path(path).parent_path() / "config.json").string();
+}
+
+// Typed access to the keys of config.json; every error names the file and the key.
+class ConfigJson {
+public:
+    explicit ConfigJson(std::string path) : m_path(std::move(path)) {
+        std::error_code ec;
+        if (!std::filesystem::exists(m_path, ec))
+            throw Error(m_path + ": no such file (a .safetensors model needs its TransformerLens config.json)");
+        std::ifstream in(m_path);
+        if (!in) throw Error(m_path + ": cannot open file");
+        try {
+            m_json = json::parse(in);
+        } catch (const json::exception& e) {
+            throw Error(m_path + ": not valid JSON: " + e.what());
+        }
+        if (!m_json.is_object()) throw Error(m_path + ": not a JSON object");
+    }
+
+    const std::string& path() const { return m_path; }
+    bool has(const char* key) const { return m_json.contains(key) && !m_json[key].is_null(); }
+    bool contains(const char* key) const { return m_json.contains(key); }
+
+    [[noreturn]] void fail(const char* key, const std::string& message) const {
+        throw Error(m_path + ": '" + key + "' " + message);
+    }
+
+    int integer(const char* key) const {
+        if (!has(key)) throw Error(m_path + ": missing key '" + key + "'");
+        const json& v = m_json[key];
+        double d = 0;
+        if (v.is_number_integer()) d = static_cast<double>(v.get<std::int64_t>());
+        else if (v.is_number_float()) d = v.get<double>();
+        else fail(key, "should be an integer, got " + v.dump());
+        if (d != std::floor(d) || d < -1 || d > std::numeric_limits<int>::max())
+            fail(key, "should be an integer in range, got " + v.dump());
+        return static_cast<int>(d);
+    }
+    int integer_or(const char* key, int fallback) const { return has(key) ? integer(key) : fallback; }
+
+    double number_or(const char* key, double fallback) const {
+        if (!has(key)) return fallback;
+        const json& v = m_json[key];
+        if (!v.is_number()) fail(key, "should be a number, got " + v.dump());
+        return v.get<double>();
+    }
+
+    bool boolean_or(const char* key, bool fallback) const {
+        if (!has(key)) return fallback;
+        const json& v = m_json[key];
+        if (!v.is_boolean()) fail(key, "should be true or false, got " + v.dump());
+        return v.get<bool>();
+    }
+
+    std::string string_or(const char* key, const std::string& fallback) const {
+        if (!has(key)) return fallback;
+        const json& v = m_json[key];
+        if (!v.is_string()) fail(key, "should be a string, got " + v.dump());
+        return v.get<std::string>();
+    }
+
+    std::vector<std::string> strings(const char* key) const {
+        const json& v = m_json[key];
+        if (!v.is_array()) fail(key, "should be a list of strings");
+        std::vector<std::string> out;
+        for (const auto& s : v) {
+            if (!s.is_string()) fail(key, "should be a list of strings, found " + s.dump());
+            out.push_back(s.get<std::string>());
+        }
+        return out;
+    }
+
+    const json& raw(const char* key) const { return m_json[key]; }
+
+private:
+    std::string m_path;
+    json m_json;
+};
+
+// TransformerLens options that change the computation in ways a circuits Model cannot express.
+void reject_unsupported(const ConfigJson& cfg) {
+    for (const char* key : {"final_rms", "parallel_attn_mlp", "gated_mlp", "use_local_attn",
+                            "scale_attn_by_inverse_layer_idx", "post_embedding_ln",
+                            "use_normalization_before_and_after", "use_qk_norm"})
+        if (cfg.boolean_or(key, false)) cfg.fail(key, "= true is not supported by circuits");
+    for (const char* key : {"attn_scores_soft_cap", "output_logits_soft_cap"})
+        if (cfg.number_or(key, -1.0) > 0) cfg.fail(key, "> 0 is not supported by circuits");
+    for (const char* key : {"num_experts", "n_key_value_heads"})
+        if (cfg.has(key)) cfg.fail(key, "is set; mixture-of-experts and grouped-query attention are not supported");
+}
+
+ModelConfig parse_config(const ConfigJson& cfg, const SafetensorsFile& file) {
+    reject_unsupported(cfg);
+    ModelConfig c;
+    c.n_layers = cfg.integer("n_layers");
+    c.d_model = cfg.integer("d_model");
+    c.d_head = cfg.integer("d_head");
+    c.n_ctx = cfg.integer("n_ctx");
+    // TransformerLens: n_heads = -1 means d_model / d_head.
+    c.n_heads = cfg.integer_or("n_heads", -1);
+    if (c.n_heads == -1 && c.d_head > 0) c.n_heads = c.d_model / c.d_head;
+    // d_vocab = -1 means "from the tokenizer"; the embedding then says how many tokens there are.
+    c.d_vocab = cfg.integer_or("d_vocab", -1);
+    if (c.d_vocab == -1) {
+        const auto it = file.entries().find("embed.W_E");
+        if (it == file.entries().end() || it->second.shape.size() != 2)
+            throw Error(cfg.path() + ": 'd_vocab' is not set and " + file.path() + " has no 2-D embed.W_E to infer it from");
+        c.d_vocab = static_cast<int>(std::min<std::int64_t>(it->second.shape[0], std::numeric_limits<int>::max()));
+    }
+    c.d_vocab_out = cfg.integer_or("d_vocab_out", -1);
+    if (c.d_vocab_out == -1) c.d_vocab_out = c.d_vocab;
+
+    c.act_fn = cfg.string_or("act_fn", "relu");
+    if (cfg.boolean_or("attn_only", false)) {
+        c.d_mlp = 0;
+    } else {
+        c.d_mlp = cfg.has("d_mlp") ? cfg.integer("d_mlp") : 4 * c.d_model;  // TransformerLens default
+        if (c.act_fn != "relu" && c.act_fn != "gelu")
+            cfg.fail("act_fn", "= '" + c.act_fn + "' is not supported (relu or gelu)");
+    }
+
+    const std::string norm = cfg.string_or("normalization_type", "none");
+    if (norm == "none" || norm == "LN" || norm == "LNPre") c.normalization_type = parse_normalization(norm);
+    else cfg.fail("normalization_type", "= '" + norm + "' is not supported (null, LN or LNPre)");
+    const std::string pos = cfg.string_or("positional_embedding_type", "standard");
+    if (pos == "standard" || pos == "shortformer" || pos == "none") c.positional_embedding_type = parse_positional_embedding(pos);
+    else cfg.fail("positional_embedding_type", "= '" + pos + "' is not supported (standard, shortformer or none)");
+    const std::string dir = cfg.string_or("attention_dir", "causal");
+    if (dir != "causal" && dir != "bidirectional") cfg.fail("attention_dir", "should be causal or bidirectional, got '" + dir + "'");
+    c.causal = dir == "causal";
+
+    // TransformerLens divides attention scores by attn_scale (default sqrt(d_head)), or by 1 when
+    // use_attn_scale is false.
+    if (!cfg.boolean_or("use_attn_scale", true)) c.attn_scale = 1.0;
+    else if (const double s = cfg.number_or("attn_scale", -1.0); s > 0) c.attn_scale = s;
+    c.ln_eps = cfg.number_or("eps", 1e-5);
+    if (!(c.ln_eps > 0) || !std::isfinite(c.ln_eps)) cfg.fail("eps", "should be a positive number");
+    c.origin = cfg.string_or("origin", "imported");
+    try {
+        c.validate();
+    } catch (const Error& e) {
+        throw Error(cfg.path() + ": " + e.what());
+    }
+    return c;
+}
+
+// Reads tensors by TransformerLens name, checking shapes against the config and values for NaN/inf.
+class TensorSource {
+public:
+    TensorSource(const SafetensorsFile& file, const ConfigJson& cfg) : m_file(file), m_cfg(cfg) {}
+
+    bool has(const std::string& name) const { return m_file.contains(name); }
+
+    std::vector<float> read(const std::string& name, const std::vector<std::int64_t>& shape) {
+        if (!m_file.contains(name)) {
+            std::string hint;
+            if ((name.find(".mlp.") != std::string::npos || name.find(".ln2.") != std::string::npos) &&
+                !m_cfg.contains("attn_only"))
+                hint = " (config has no 'attn_only'; TransformerLens then expects MLPs)";
+            throw Error(m_file.path() + ": missing tensor '" + name + "' of shape " + shape_string(shape) + hint);
+        }
+        const auto& entry = m_file.entries().at(name);
+        if (entry.shape != shape)
+            throw Error(m_file.path() + ": tensor '" + name + "' has shape " + shape_string(entry.shape) + ", expected " +
+                        shape_string(shape) + " from " + m_cfg.path());
+        SafetensorsTensor t = m_file.read(name);
+        for (size_t i = 0; i < t.values.size(); ++i)
+            if (!std::isfinite(t.values[i])) {
+                std::vector<std::int64_t> index(shape.size());
+                size_t rest = i;
+                for (size_t d = shape.size(); d-- > 0;) {
+                    index[d] = static_cast<std::int64_t>(rest % static_cast<size_t>(shape[d]));
+                    rest /= static_cast<size_t>(shape[d]);
+                }
+                std::ostringstream os;
+                os << m_file.path() << ": tensor '" << name << "' has a non-finite value " << t.values[i] << " at "
+                   << shape_string(index);
+                throw Error(os.str());
+            }
+        m_used.insert(name);
+        return std::move(t.values);
+    }
+
+    Matrix matrix(const std::string& name, int rows, int cols) {
+        const auto v = read(name, {rows, cols});
+        return matrix_from_row_major(v.data(), rows, cols);
+    }
+
+    Vector vector(const std::string& name, int n) {
+        const auto v = read(name, {n});
+        return Eigen::Map<const Vector>(v.data(), n);
+    }
+
+    RowVector row_or_zero(const std::string& name, int n) {
+        if (!has(name)) return RowVector::Zero(n);
+        return vector(name, n).transpose();
+    }
+
+    std::vector<Matrix> stack(const std::string& name, int n, int rows, int cols) {
+        const auto v = read(name, {n, rows, cols});
+        std::vector<Matrix> out;
+        for (int i = 0; i < n; ++i) out.push_back(matrix_from_row_major(v.data() + std::int64_t{i} * rows * cols, rows, cols));
+        return out;
+    }
+
+    std::vector<RowVector> bias_stack(const std::string& name, int heads, int d_head) {
+        if (!has(name)) return std::vector<RowVector>(static_cast<size_t>(heads), RowVector::Zero(d_head));
+        const Matrix m = matrix(name, heads, d_head);
+        std::vector<RowVector> out;
+        for (int h = 0; h < heads; ++h) out.push_back(m.row(h));
+        return out;
+    }
+
+    LayerNormWeights ln(const std::string& prefix, int d) { return {vector(prefix + ".w", d), vector(prefix + ".b", d)}; }
+
+    // Tensors the config does not call for, except TransformerLens's attention buffers.
+    std::vector<std::string> unused() const {
+        const auto ends_with = [](const std::string& s, const std::string& suffix) {
+            return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        std::vector<std::string> out;
+        for (const auto& entry : m_file.entries())
+            if (!m_used.count(entry.first) && !ends_with(entry.first, ".attn.mask") &&
+                !ends_with(entry.first, ".attn.IGNORE"))
+                out.push_back(entry.first);
+        return out;
+    }
+
+private:
+    const SafetensorsFile& m_file;
+    const ConfigJson& m_cfg;
+    std::set<std::string> m_used;
+};
+
+}  // namespace
+
+Model read_model_safetensors(const std::string& path, const std::string& config_path) {
+    const SafetensorsFile file(path);
+    const ConfigJson cfg(config_path.empty() ? default_config_path(path) : config_path);
+    Model m;
+    m.cfg = parse_config(cfg, file);
+    const auto& c = m.cfg;
+    const int D = c.d_model, H = c.n_heads, dh = c.d_head;
+    const double total = double(c.d_vocab) * D + double(c.n_ctx) * D + 4.0 * c.n_layers * H * D * dh +
+                         2.0 * c.n_layers * D * c.d_mlp + double(D) * c.d_vocab_out;
+    if (total > 4e9)
+        throw Error(cfg.path() + ": describes " + std::to_string(total) + " parameters, over the 4e9 limit");
+
+    TensorSource t(file, cfg);
+    m.W_E = t.matrix("embed.W_E", c.d_vocab, D);
+    if (c.has_positions()) m.W_pos = t.matrix("pos_embed.W_pos", c.n_ctx, D);
+    m.blocks.resize(static_cast<size_t>(c.n_layers));
+    for (int l = 0; l < c.n_layers; ++l) {
+        auto& b = m.blocks[static_cast<size_t>(l)];
+        const std::string p = "blocks." + std::to_string(l) + ".";
+        if (c.has_ln_weights()) b.ln1 = t.ln(p + "ln1", D);
+        b.attn.W_Q = t.stack(p + "attn.W_Q", H, D, dh);
+        b.attn.W_K = t.stack(p + "attn.W_K", H, D, dh);
+        b.attn.W_V = t.stack(p + "attn.W_V", H, D, dh);
+        b.attn.W_O = t.stack(p + "attn.W_O", H, dh, D);
+        b.attn.b_Q = t.bias_stack(p + "attn.b_Q", H, dh);
+        b.attn.b_K = t.bias_stack(p + "attn.b_K", H, dh);
+        b.attn.b_V = t.bias_stack(p + "attn.b_V", H, dh);
+        b.attn.b_O = t.row_or_zero(p + "attn.b_O", D);
+        if (c.has_mlp()) {
+            if (c.has_ln_weights()) b.ln2 = t.ln(p + "ln2", D);
+            b.mlp.W_in = t.matrix(p + "mlp.W_in", D, c.d_mlp);
+            b.mlp.b_in = t.row_or_zero(p + "mlp.b_in", c.d_mlp);
+            b.mlp.W_out = t.matrix(p + "mlp.W_out", c.d_mlp, D);
+            b.mlp.b_out = t.row_or_zero(p + "mlp.b_out", D);
+        }
+    }
+    if (c.has_ln_weights()) m.ln_final = t.ln("ln_final", D);
+    m.W_U = t.matrix("unembed.W_U", D, c.d_vocab_out);
+    m.b_U = t.row_or_zero("unembed.b_U", c.d_vocab_out);
+
+    if (const auto unused = t.unused(); !unused.empty()) {
+        std::string names;
+        for (size_t i = 0; i < unused.size() && i < 10; ++i) names += (i ? ", " : "") + unused[i];
+        if (unused.size() > 10) names += ", ... (" + std::to_string(unused.size()) + " in all)";
+        throw Error(path + ": tensors that a model with the config in " + cfg.path() + " does not have: " + names);
+    }
+
+    // Our own keys: vocabularies, BOS and the bookkeeping a circuits model file carries.
+    const auto sized_strings = [&](const char* key, int n) {
+        auto s = cfg.strings(key);
+        if (static_cast<int>(s.size()) != n)
+            cfg.fail(key, "has " + std::to_string(s.size()) + " strings, expected " + std::to_string(n));
+        return s;
+    };
+    m.vocab = cfg.contains("vocab") ? sized_strings("vocab", c.d_vocab) : numbered_vocab(c.d_vocab);
+    if (cfg.contains("vocab_out")) m.vocab_out = sized_strings("vocab_out", c.d_vocab_out);
+    else m.vocab_out = c.d_vocab_out == c.d_vocab ? m.vocab : numbered_vocab(c.d_vocab_out);
+    if (cfg.has("bos_token")) {
+        const json& bos = cfg.raw("bos_token");
+        if (bos.is_string()) {
+            m.cfg.bos_token = m.token_index(bos.get<std::string>());
+            if (m.cfg.bos_token < 0) cfg.fail("bos_token", "= " + bos.dump() + " is not in the vocabulary");
+        } else {
+            m.cfg.bos_token = cfg.integer("bos_token");
+            if (m.cfg.bos_token >= c.d_vocab)
+                cfg.fail("bos_token", "= " + bos.dump() + " is outside [0, d_vocab = " + std::to_string(c.d_vocab) + ")");
+        }
+    }
+    if (cfg.contains("residual_labels")) m.residual_labels = sized_strings("residual_labels", D);
+    m.output_sop = cfg.string_or("output_sop", "");
+    m.program_source = cfg.string_or("program_source", "");
+    if (cfg.contains("weight_processing")) m.weight_processing = cfg.strings("weight_processing");
+
+    try {
+        m.validate();
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
+    return m;
+}
+
+namespace {
+
+// Every tensor of `m` by TransformerLens name, row-major as stored.
+std::map<std::string, SafetensorsTensor> model_tensors(const Model& m) {
+    std::map<std::string, SafetensorsTensor> out;
+    const auto put = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<float> values) {
+        out[name] = SafetensorsTensor{"F32", std::move(shape), std::move(values)};
+    };
+    const auto mat = [&](const std::string& name, const Matrix& x) { put(name, {x.rows(), x.cols()}, row_major(x)); };
+    const auto vec = [&](const std::string& name, const auto& v) {
+        put(name, {v.size()}, std::vector<float>(v.data(), v.data() + v.size()));
+    };
+    const auto stack = [&](const std::string& name, const std::vector<Matrix>& ms) {
+        std::vector<float> all;
+        for (const auto& x : ms) {
+            const auto r = row_major(x);
+            all.insert(all.end(), r.begin(), r.end());
+        }
+        put(name, {static_cast<std::int64_t>(ms.size()), ms[0].rows(), ms[0].cols()}, std::move(all));
+    };
+    const auto bias_stack = [&](const std::string& name, const std::vector<RowVector>& bs) {
+        std::vector<float> all;
+        for (const auto& b : bs) all.insert(all.end(), b.data(), b.data() + b.size());
+        put(name, {static_cast<std::int64_t>(bs.size()), bs[0].size()}, std::move(all));
+    };
+    const auto& c = m.cfg;
+    mat("embed.W_E", m.W_E);
+    if (c.has_positions()) mat("pos_embed.W_pos", m.W_pos);
+    for (int l = 0; l < c.n_layers; ++l) {
+        const auto& b = m.blocks[static_cast<size_t>(l)];
+        const std::string p = "blocks." + std::to_string(l) + ".";
+        if (c.has_ln_weights()) {
+            vec(p + "ln1.w", b.ln1.w);
+            vec(p + "ln1.b", b.ln1.b);
+        }
+        stack(p + "attn.W_Q", b.attn.W_Q);
+        stack(p + "attn.W_K", b.attn.W_K);
+        stack(p + "attn.W_V", b.attn.W_V);
+        stack(p + "attn.W_O", b.attn.W_O);
+        bias_stack(p + "attn.b_Q", b.attn.b_Q);
+        bias_stack(p + "attn.b_K", b.attn.b_K);
+        bias_stack(p + "attn.b_V", b.attn.b_V);
+        vec(p + "attn.b_O", b.attn.b_O);
+        if (c.has_mlp()) {
+            if (c.has_ln_weights()) {
+                vec(p + "ln2.w", b.ln2.w);
+                vec(p + "ln2.b", b.ln2.b);
+            }
+            mat(p + "mlp.W_in", b.mlp.W_in);
+            vec(p + "mlp.b_in", b.mlp.b_in);
+            mat(p + "mlp.W_out", b.mlp.W_out);
+            vec(p + "mlp.b_out", b.mlp.b_out);
+        }
+    }
+    if (c.has_ln_weights()) {
+        vec("ln_final.w", m.ln_final.w);
+        vec("ln_final.b", m.ln_final.b);
+    }
+    mat("unembed.W_U", m.W_U);
+    vec("unembed.b_U", m.b_U);
+    return out;
+}
+
+}  // namespace
+
+void write_model_safetensors(const Model& m, const std::string& path, const std::string& config_path) {
+    m.validate();
+    const auto& c = m.cfg;
+    json j;
+    j["n_layers"] = c.n_layers;
+    j["n_heads"] = c.n_heads;
+    j["d_model"] = c.d_model;
+    j["d_head"] = c.d_head;
+    j["d_mlp"] = c.has_mlp() ? json(c.d_mlp) : json(nullptr);
+    j["d_vocab"] = c.d_vocab;
+    j["d_vocab_out"] = c.d_vocab_out;
+    j["n_ctx"] = c.n_ctx;
+    j["act_fn"] = c.act_fn;
+    j["normalization_type"] = c.normalization_type == Normalization::none ? json(nullptr) : json(to_string(c.normalization_type));
+    j["positional_embedding_type"] = to_string(c.positional_embedding_type);
+    j["attn_only"] = !c.has_mlp();
+    j["attention_dir"] = c.causal ? "causal" : "bidirectional";
+    j["use_attn_scale"] = true;
+    j["attn_scale"] = c.effective_attn_scale();
+    j["eps"] = c.ln_eps;
+    j["default_prepend_bos"] = c.bos_token >= 0;
+    j["vocab"] = m.vocab;
+    j["vocab_out"] = m.vocab_out;
+    j["bos_token"] = c.bos_token >= 0 ? json(c.bos_token) : json(nullptr);
+    j["origin"] = c.origin;
+    if (!m.residual_labels.empty()) j["residual_labels"] = m.residual_labels;
+    if (!m.output_sop.empty()) j["output_sop"] = m.output_sop;
+    if (!m.program_source.empty()) j["program_source"] = m.program_source;
+    if (!m.weight_processing.empty()) j["weight_processing"] = m.weight_processing;
+
+    write_safetensors(model_tensors(m), path);
+    const std::string cfg_path = config_path.empty() ? default_config_path(path) : config_path;
+    AtomicOutput out(cfg_path);
+    {
+        std::ofstream os(out.temp_path(), std::ios::trunc);
+        if (!os) throw Error(cfg_path + ": cannot create file");
+        os << j.dump(2) << "\n";
+        os.close();
+        if (!os) throw Error(cfg_path + ": cannot write file");
+    }
+    out.commit();
 }
 
 }  // namespace circuits
