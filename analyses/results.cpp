@@ -111,4 +111,11 @@ void write_results_header(H5Writer& w, const ResultsHeader& header) {
     w.attr("/", "weight_processing", header.weight_processing.empty() ? std::string("none") : join(header.weight_processing));
 }
 
+bool same_vocabulary(const Model& model) {
+    if (model.cfg.d_vocab != model.cfg.d_vocab_out) return false;
+    // Absent vocabularies are the numbered default on both sides.
+    if (model.vocab.empty() || model.vocab_out.empty()) return true;
+    return model.vocab == model.vocab_out;
+}
+
 }  // namespace circuits::analyses

@@ -8,6 +8,11 @@ const std::vector<Command>& commands() {
         inspect_command(),
         run_command(),
         planted_command(),
+        analyze_command(),
+        compile_command(),
+        eval_command(),
+        report_command(),
+        compare_command(),
         train_command(),
     };
     return all;

@@ -26,8 +26,10 @@ std::string sample(const std::vector<std::string>& v, size_t n) {
     return out;
 }
 
-// The s-op (or subspace) name of a residual label "name:value" -> "name".
+// The s-op (or subspace) name of a residual label "name:value" -> "name"; the BOS direction
+// "tokens:BOS" of compiled models is its own group "BOS" (heads read it to attend to BOS).
 std::string label_group(const std::string& label) {
+    if (label == "tokens:BOS") return "BOS";
     const auto colon = label.find(':');
     return colon == std::string::npos ? label : label.substr(0, colon);
 }
@@ -55,13 +57,25 @@ void print_circuit_map(const Model& m, std::ostream& out) {
         for (int h = 0; h < m.cfg.n_heads; ++h) {
             const auto uh = static_cast<size_t>(h);
             const Matrix W_O_T = b.attn.W_O[uh].transpose();
-            out << "  L" << l << "H" << h << "  query " << groups_in_rows(m, b.attn.W_Q[uh]) << "; key "
-                << groups_in_rows(m, b.attn.W_K[uh]) << "; value " << groups_in_rows(m, b.attn.W_V[uh])
-                << " -> " << groups_in_rows(m, W_O_T) << "\n";
+            out << "  L" << l << "H" << h << "  ";
+            if (W_O_T.cwiseAbs().maxCoeff() <= 1e-6f) {
+                out << "(unused: writes nothing)\n";
+                continue;
+            }
+            out << "query " << groups_in_rows(m, b.attn.W_Q[uh]) << "; key " << groups_in_rows(m, b.attn.W_K[uh])
+                << "; value " << groups_in_rows(m, b.attn.W_V[uh]) << " -> writes " << groups_in_rows(m, W_O_T) << "\n";
         }
         if (m.cfg.has_mlp()) {
             const Matrix W_out_T = b.mlp.W_out.transpose();
-            out << "  L" << l << " MLP  reads " << groups_in_rows(m, b.mlp.W_in) << " -> writes "
+            int units = 0;
+            for (Eigen::Index u = 0; u < b.mlp.W_out.rows(); ++u)
+                if (b.mlp.W_out.row(u).cwiseAbs().maxCoeff() > 1e-6f) ++units;
+            out << "  L" << l << " MLP  ";
+            if (units == 0) {
+                out << "(unused: writes nothing)\n";
+                continue;
+            }
+            out << "(" << units << " hidden units) reads " << groups_in_rows(m, b.mlp.W_in) << " -> writes "
                 << groups_in_rows(m, W_out_T) << "\n";
         }
     }
@@ -91,7 +105,8 @@ int run_inspect(const po::variables_map& vm, std::ostream& out, std::ostream&) {
         out << "residual_labels: " << sample(m.residual_labels, 20) << "\n";
         print_circuit_map(m, out);
     }
-    if (!m.output_sop.empty()) out << "\noutput s-op: " << m.output_sop << "\n";
+    if (!m.output_sop.empty())
+        out << "\noutput s-op: " << m.output_sop << (m.output_encoding.empty() ? "" : " (" + m.output_encoding + ")") << "\n";
     if (!m.program_source.empty()) out << "\nprogram:\n" << m.program_source << (m.program_source.back() == '\n' ? "" : "\n");
     return 0;
 }

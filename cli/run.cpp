@@ -4,6 +4,7 @@
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 #include "lib/model_io.hpp"
+#include "lib/rasp/readout.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -38,16 +39,28 @@ int run_run(const po::variables_map& vm, std::ostream& out, std::ostream&) {
 
     const size_t first = bos ? 1 : 0;
     std::vector<std::string> predictions;
-    for (size_t t = first; t < tokens.size(); ++t) {
-        Eigen::Index best = 0;
-        r.logits.row(static_cast<Eigen::Index>(t)).maxCoeff(&best);
-        predictions.push_back(m.vocab_out[static_cast<size_t>(best)]);
+    nlohmann::json json_predictions = nlohmann::json::array();
+    if (!m.output_encoding.empty()) {
+        // A compiled model: its output s-op, none where it has no value, numbers as numbers.
+        for (const auto& reading : rasp::read_output(m, r.logits, static_cast<int>(first))) {
+            predictions.push_back(rasp::to_string(m, reading));
+            if (reading.none) json_predictions.push_back(nullptr);
+            else if (m.output_encoding == "numerical") json_predictions.push_back(static_cast<float>(reading.number));
+            else json_predictions.push_back(predictions.back());
+        }
+    } else {
+        for (size_t t = first; t < tokens.size(); ++t) {
+            Eigen::Index best = 0;
+            r.logits.row(static_cast<Eigen::Index>(t)).maxCoeff(&best);
+            predictions.push_back(m.vocab_out[static_cast<size_t>(best)]);
+            json_predictions.push_back(predictions.back());
+        }
     }
     const bool attention = vm.count("attention") > 0;
     if (vm.count("json")) {
         nlohmann::json j;
         j["input"] = inputs;
-        j["predictions"] = predictions;
+        j["predictions"] = json_predictions;
         if (vm.count("logits")) {
             std::vector<std::vector<float>> rows;  // [printed positions, d_vocab_out]
             for (size_t t = first; t < tokens.size(); ++t) {
@@ -104,8 +117,10 @@ Command run_command() {
             "circuits run MODEL INPUT... [--attention] [--json [--logits]]",
             "Tokens are given by their strings. The model's BOS token is prepended when it has one and\n"
             "left out of what is printed. Prints the predicted next token at each input position,\n"
-            "decoded through vocab_out, on one line; --attention adds every head's attention pattern,\n"
-            "--json prints a JSON object instead (with --logits, each printed position's logits too).",
+            "decoded through vocab_out, on one line; for a compiled model, the value of its output\n"
+            "s-op ('none' where it has none, a numerical output as the shortest exact decimal of its\n"
+            "logit). --attention adds every head's attention pattern, --json prints a JSON object\n"
+            "(with --logits, each printed position's logits too).",
             "circuits run data/models/planted-2l.h5 a b c d a b c d --attention",
             [](po::options_description& opts, po::positional_options_description& pos) {
                 opts.add_options()("model", po::value<std::string>()->required(), "model file")(

@@ -131,6 +131,34 @@ std::vector<std::string> H5Reader::children(const std::string& group) const {
     }
 }
 
+bool H5Reader::is_group(const std::string& object) const {
+    if (normalise(object) == "/") return true;
+    if (!exists(object)) return false;
+    try {
+        return m_file->childObjType(normalise(object)) == H5O_TYPE_GROUP;
+    } catch (const H5::Exception& e) {
+        throw Error(where(object) + ": cannot read object type: " + h5_message(e));
+    }
+}
+
+namespace {
+
+herr_t collect_attribute_name(hid_t, const char* name, const H5A_info_t*, void* names) {
+    static_cast<std::vector<std::string>*>(names)->emplace_back(name);
+    return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> H5Reader::attribute_names(const std::string& object) const {
+    if (normalise(object) != "/" && !exists(object)) throw Error(where(object) + ": missing object");
+    std::vector<std::string> names;
+    if (H5Aiterate_by_name(m_file->getId(), normalise(object).c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
+                           collect_attribute_name, &names, H5P_DEFAULT) < 0)
+        throw Error(where(object) + ": cannot list attributes");
+    return names;
+}
+
 bool H5Reader::has_attribute(const std::string& object, const std::string& name) const {
     if (normalise(object) != "/" && !exists(object)) return false;
     return H5Aexists_by_name(m_file->getId(), normalise(object).c_str(), name.c_str(), H5P_DEFAULT) > 0;
@@ -143,7 +171,11 @@ H5::Attribute open_attribute(const H5::H5File& file, const std::string& where, c
                              const std::string& name) {
     hid_t id = H5Aopen_by_name(file.getId(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
     if (id < 0) throw Error(where + ": missing attribute '" + name + "'");
-    return H5::Attribute(id);
+    // H5::Attribute(id) takes a reference of its own: drop ours, or the attribute stays open (a leak,
+    // and HDF5 1.10 then answers a later open of a same-named attribute on another object with it).
+    H5::Attribute attribute(id);
+    H5Idec_ref(id);
+    return attribute;
 }
 
 }  // namespace
@@ -247,6 +279,49 @@ Array<T> H5Reader::read_array(const std::string& dataset, const H5::PredType& ty
         throw Error(where(dataset) + ": cannot read data (truncated or corrupt file?): " + h5_message(e));
     }
     return out;
+}
+
+template <typename T>
+Array<T> H5Reader::read_slice(const std::string& dataset, const std::vector<std::uint64_t>& leading,
+                              const H5::PredType& type) const {
+    const auto full = dims(dataset);
+    if (leading.size() > full.size())
+        throw Error(where(dataset) + ": " + std::to_string(leading.size()) + " indices for a dataset of shape " +
+                    dims_string(full));
+    for (size_t i = 0; i < leading.size(); ++i)
+        if (leading[i] >= full[i])
+            throw Error(where(dataset) + ": index " + dims_string(leading) + " out of range for shape " +
+                        dims_string(full));
+    Array<T> out;
+    out.dims.assign(full.begin() + static_cast<std::ptrdiff_t>(leading.size()), full.end());
+    std::vector<hsize_t> start(full.size(), 0), count(full.begin(), full.end());
+    for (size_t i = 0; i < leading.size(); ++i) {
+        start[i] = leading[i];
+        count[i] = 1;
+    }
+    try {
+        H5::DataSet ds = m_file->openDataSet(normalise(dataset));
+        const auto cls = ds.getTypeClass();
+        if (cls != H5T_FLOAT && cls != H5T_INTEGER) throw Error(where(dataset) + ": expected a numeric dataset");
+        out.data.resize(static_cast<size_t>(out.size()));
+        if (out.data.empty()) return out;
+        H5::DataSpace file_space = ds.getSpace();
+        if (!full.empty()) file_space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+        const hsize_t n = out.size();
+        H5::DataSpace mem_space(1, &n);
+        ds.read(out.data.data(), type, mem_space, file_space);
+    } catch (const H5::Exception& e) {
+        throw Error(where(dataset) + ": cannot read data (truncated or corrupt file?): " + h5_message(e));
+    }
+    return out;
+}
+
+Array<float> H5Reader::read_float_slice(const std::string& dataset, const std::vector<std::uint64_t>& leading) const {
+    return read_slice<float>(dataset, leading, H5::PredType::NATIVE_FLOAT);
+}
+Array<std::int64_t> H5Reader::read_int_slice(const std::string& dataset,
+                                             const std::vector<std::uint64_t>& leading) const {
+    return read_slice<std::int64_t>(dataset, leading, H5::PredType::NATIVE_INT64);
 }
 
 Array<float> H5Reader::read_float(const std::string& dataset) const {

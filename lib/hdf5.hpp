@@ -33,6 +33,8 @@ public:
     bool exists(const std::string& object) const;  // group or dataset, e.g. "blocks/0/attn/W_Q"
     bool has_attribute(const std::string& object, const std::string& name) const;
     std::vector<std::string> children(const std::string& group) const;
+    bool is_group(const std::string& object) const;  // false for a dataset or a missing object
+    std::vector<std::string> attribute_names(const std::string& object) const;  // sorted by name
 
     std::int64_t attr_int(const std::string& object, const std::string& name) const;
     double attr_double(const std::string& object, const std::string& name) const;
@@ -44,6 +46,11 @@ public:
     Array<std::int64_t> read_int(const std::string& dataset) const;
     std::vector<std::string> read_strings(const std::string& dataset) const;  // vlen or fixed, 1-D or scalar
     std::string read_string(const std::string& dataset) const;  // scalar string (or 1-element array)
+
+    // The sub-array at the given leading indices, e.g. {l, h} of an [L, H, V, k] dataset -> [V, k],
+    // read without loading the rest. Throws Error when an index is out of range.
+    Array<float> read_float_slice(const std::string& dataset, const std::vector<std::uint64_t>& leading) const;
+    Array<std::int64_t> read_int_slice(const std::string& dataset, const std::vector<std::uint64_t>& leading) const;
 
     // A 2-D float dataset checked against the expected shape, as a column-major Eigen matrix.
     Matrix read_matrix(const std::string& dataset, std::int64_t rows, std::int64_t cols) const;
@@ -61,6 +68,9 @@ private:
     std::unique_ptr<H5::H5File> m_file;
     template <typename T>
     Array<T> read_array(const std::string& dataset, const H5::PredType& type) const;
+    template <typename T>
+    Array<T> read_slice(const std::string& dataset, const std::vector<std::uint64_t>& leading,
+                        const H5::PredType& type) const;
 };
 
 // Write access to a new HDF5 file (truncated if present). Callers write to a temporary path and

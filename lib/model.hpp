@@ -90,6 +90,10 @@ struct Model {
     std::vector<std::string> residual_labels;  // [d_model] or empty
     std::string program_source;                // compiled models: the .rasp text
     std::string output_sop;                    // compiled models: the output s-op's name
+    // Compiled models: how the logits hold the output s-op. "categorical": one logit per value of
+    // vocab_out, > 0 where the value is there (all < 0: none); "numerical": one logit holding the
+    // value. Empty for other models (predictions are the argmax over vocab_out).
+    std::string output_encoding;
     std::vector<std::string> weight_processing;  // e.g. "fold_ln", in the order applied
 
     // A model with every tensor present and zero-filled for `cfg`, vocabularies "0", "1", ...

@@ -146,6 +146,14 @@ Model read_model_h5(const std::string& path) {
     }
     if (r.exists("program/source")) m.program_source = r.read_string("program/source");
     if (r.exists("program/output")) m.output_sop = r.read_string("program/output");
+    if (r.has_attribute("/", "output_encoding")) {
+        m.output_encoding = r.attr_string("/", "output_encoding");
+        if (m.output_encoding != "categorical" && m.output_encoding != "numerical")
+            throw Error(r.where("/") + ": output_encoding is '" + m.output_encoding + "', expected categorical or numerical");
+        if (m.output_encoding == "numerical" && c.d_vocab_out != 1)
+            throw Error(r.where("/") + ": output_encoding is numerical but d_vocab_out = " + std::to_string(c.d_vocab_out) +
+                        " (expected 1)");
+    }
     if (r.has_attribute("/", "weight_processing")) m.weight_processing = split(r.attr_string("/", "weight_processing"), ',');
 
     try {
@@ -181,6 +189,7 @@ void write_model_h5(const Model& m, H5Writer& w, const std::string& group) {
     w.attr(g, "bos_token", c.bos_token);
     w.attr(g, "ln_eps", c.ln_eps);
     if (!m.weight_processing.empty()) w.attr(g, "weight_processing", join(m.weight_processing, ","));
+    if (!m.output_encoding.empty()) w.attr(g, "output_encoding", m.output_encoding);
 
     w.write_matrix(p0 + "embed/W_E", m.W_E);
     if (c.has_positions()) w.write_matrix(p0 + "pos_embed/W_pos", m.W_pos);

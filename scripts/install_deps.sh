@@ -5,6 +5,7 @@ packages=(
   g++ make cmake pkg-config
   libeigen3-dev libspectra-dev libhdf5-dev libboost-program-options-dev doctest-dev nlohmann-json3-dev
   python3 python3-numpy python3-h5py python3-torch
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

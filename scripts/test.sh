@@ -11,7 +11,9 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
 if [ "${CIRCUITS_SKIP_SANITIZE:-0}" != 1 ]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCIRCUITS_WERROR=ON -DCIRCUITS_SANITIZE=ON \
+  # -Werror stays on the Release build above: GCC 12 emits spurious -Wmaybe-uninitialized and
+  # -Wstringop-overflow warnings under -fsanitize at -O1, which are not findings about our code.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCIRCUITS_WERROR=OFF -DCIRCUITS_SANITIZE=ON \
         -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
   cmake --build build-asan -j"$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -49,8 +49,8 @@ TEST_CASE("inspect prints config, parameter count, every tensor's shape and labe
     CHECK(r.out.find("vocab: <BOS> a b c") != std::string::npos);
     CHECK(r.out.find("residual_labels: one tok:<BOS> tok:a") != std::string::npos);
     // The map of what each head reads and writes, from the residual labels.
-    CHECK(r.out.find("L0H0  query pos; key pos; value tok -> prev") != std::string::npos);
-    CHECK(r.out.find("L1H0  query one, tok; key tok, prev; value tok -> out") != std::string::npos);
+    CHECK(r.out.find("L0H0  query pos; key pos; value tok -> writes prev") != std::string::npos);
+    CHECK(r.out.find("L1H0  query one, tok; key tok, prev; value tok -> writes out") != std::string::npos);
 }
 
 TEST_CASE("run predicts the repeat of a repeated sequence on the planted model") {
@@ -96,4 +96,31 @@ TEST_CASE("planted writes the model atomically and it reads back") {
     const auto bad = test::cli({"planted", "-o", dir.file("missing-dir/p.h5")});
     CHECK(bad.status == 1);
     CHECK(bad.err.find("missing-dir/p.h5") != std::string::npos);
+}
+
+TEST_CASE("compare: the compiled induction model against itself writes compare.h5 and index.html") {
+    test::TempDir dir;
+    const auto model = test::source_dir() + "/data/models/compiled/induction.h5";
+    const auto out = dir.file("cmp");
+    const auto r = test::cli({"compare", model, model, "-o", out, "--probe", "20", "--baseline-samples", "50"});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(r.out.find("agreement 1 over") != std::string::npos);
+    CHECK(r.out.find("accuracy A 1, B 1") != std::string::npos);  // the compiled model is exact
+    CHECK(r.out.find("L1H0 -> L1H0  1") != std::string::npos);
+    CHECK(std::filesystem::exists(out + "/compare.h5"));
+    CHECK(std::filesystem::exists(out + "/index.html"));
+    const auto bad = test::cli({"compare", model, planted_path(), "-o", dir.file("bad")});
+    CHECK(bad.status == 1);
+    CHECK(bad.err.find("vocabularies differ") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.file("bad")));
+}
+
+TEST_CASE("analyze --report writes the results file and the HTML report in one step") {
+    test::TempDir dir;
+    const auto r = test::cli({"analyze", planted_path(), "-o", dir.file("r.h5"), "--report", dir.file("rep"),
+                              "--baseline-samples", "50", "--passes", "induction,path_expansion"});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(std::filesystem::exists(dir.file("r.h5")));
+    CHECK(std::filesystem::exists(dir.file("rep") + "/index.html"));
+    CHECK(std::filesystem::exists(dir.file("rep") + "/heads/L1H0.html"));
 }

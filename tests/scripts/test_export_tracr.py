@@ -178,7 +178,7 @@ def test_export(tmp):
     check(predictions == [OUTPUT["values"][int(np.argmax(row))] for row in logits[1:]], "predictions vs argmax")
     inspect = circuits_ok("inspect", out)
     for part in ("origin: compiled", "bos_token: 0 (BOS)", "output s-op: prev", "query indices; key indices; "
-                 "value tokens -> prev"):
+                 "value tokens -> writes prev"):
         check(part in inspect, f"inspect lacks {part!r}")
 
     # The same model through export_assembled(), with a stand-in for tracr's AssembledTransformerModel.

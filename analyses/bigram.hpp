@@ -1,0 +1,37 @@
+// The bigram pass: the direct path W_E W_U (+ b_U), top output tokens per input token.
+#pragma once
+
+#include "analyses/results.hpp"
+#include "lib/model.hpp"
+
+#include <Eigen/Core>
+
+#include <cstdint>
+
+namespace circuits::analyses {
+
+struct BigramOptions {
+    int top_k = 10;
+    // Add the unembedding bias, so that a zero-layer model's table is its actual logits.
+    bool include_b_U = true;
+    int threads = 0;                 // 0 = hardware concurrency
+    Eigen::Index block_rows = 256;   // rows of W_E per GEMM tile
+    Eigen::Index block_cols = 4096;  // output tokens per GEMM tile
+};
+
+// The direct path [d_vocab, d_vocab_out] = W_E W_U (+ b_U) reduced to its top_k entries per row.
+// Token embedding only: neither positional embeddings (standard or shortformer) nor any head.
+struct BigramResult {
+    int top_k = 0;  // entries per row actually kept: min(requested, d_vocab_out)
+    bool include_b_U = true;
+    Array<std::int64_t> top_tokens;  // [d_vocab, top_k] output token, largest logit first
+    Array<float> top_logits;         // [d_vocab, top_k]
+};
+
+// Throws Error for top_k < 1 or an inconsistent model (Model::validate).
+BigramResult compute_bigram(const Model& model, const BigramOptions& options = {});
+
+// Writes /bigram/top_tokens, /bigram/top_logits and the group attributes top_k, includes_b_U, terms.
+void write(H5Writer& w, const BigramResult& r);
+
+}  // namespace circuits::analyses

@@ -1,0 +1,129 @@
+// The eigen pass: per-head OV and QK spectra through d_head × d_head cores, copying scores.
+#include "analyses/eigen.hpp"
+
+#include "lib/error.hpp"
+
+#include <cmath>
+
+namespace circuits::analyses {
+
+namespace {
+
+// Σλ / Σ|λ|: the numerator is real for a real matrix (conjugate pairs cancel); NaN for no weight.
+float copying_score(const Eigen::VectorXcd& values) {
+    double sum = 0.0, abs_sum = 0.0;
+    for (Eigen::Index i = 0; i < values.size(); ++i) {
+        sum += values[i].real();
+        abs_sum += std::abs(values[i]);
+    }
+    return abs_sum > 0.0 ? static_cast<float>(sum / abs_sum) : kUndefined;
+}
+
+void put_values(Array<float>& re, Array<float>& im, int l, int h, const Eigen::VectorXcd& v) {
+    const auto n = std::min<std::int64_t>(v.size(), static_cast<std::int64_t>(re.dims[2]));
+    for (std::int64_t i = 0; i < n; ++i) {
+        entry(re, {l, h, i}) = static_cast<float>(v[i].real());
+        entry(im, {l, h, i}) = static_cast<float>(v[i].imag());
+    }
+}
+
+}  // namespace
+
+EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
+    model.validate();  // every shape below is then the config's
+    const auto& c = model.cfg;
+    const int L = c.n_layers, H = c.n_heads;
+    EigenResult r;
+    r.solver = options.solver;
+    r.ov_defined = same_vocabulary(model);
+    if (!r.ov_defined)
+        r.ov_undefined_reason = c.d_vocab != c.d_vocab_out
+                                    ? "d_vocab (" + std::to_string(c.d_vocab) + ") != d_vocab_out (" +
+                                          std::to_string(c.d_vocab_out) + ")"
+                                    : "the output vocabulary's tokens differ from the input vocabulary's";
+    using U = std::uint64_t;
+    const U uL = static_cast<U>(L), uH = static_cast<U>(H), udh = static_cast<U>(c.d_head);
+    for (auto* a : {&r.ov_eigenvalues_re, &r.ov_eigenvalues_im, &r.qk_eigenvalues_re, &r.qk_eigenvalues_im})
+        *a = make_array<float>({uL, uH, udh}, kUndefined);
+    r.ov_copying = make_array<float>({uL, uH}, kUndefined);
+    r.qk_copying = make_array<float>({uL, uH}, kUndefined);
+    r.ov_converged = make_array<std::uint8_t>({uL, uH}, 0);
+    r.qk_converged = make_array<std::uint8_t>({uL, uH}, 0);
+    r.head_cores_iterative = std::min(c.d_head, c.d_model) > options.solver.dense_max_dim;
+
+    // The d_vocab-long sums, once for every head: W_U W_E and W_Eᵀ W_E [d_model, d_model].
+    const Eigen::MatrixXd G_E = accurate_gram(model.W_E, options.threads);
+    const Eigen::MatrixXd G_UE =
+        r.ov_defined ? accurate_product(model.W_U, model.W_E, options.threads) : Eigen::MatrixXd();
+    const double inv_scale = 1.0 / c.effective_attn_scale();
+
+    for (int l = 0; l < L; ++l) {
+        const auto& a = model.blocks[static_cast<size_t>(l)].attn;
+        for (int h = 0; h < H; ++h) {
+            const auto uh = static_cast<size_t>(h);
+            if (r.ov_defined) {
+                // OV core W_O (W_U W_E) W_V, kept as W_O · ((W_U W_E) W_V): [d_head, d_model][d_model, d_head].
+                const Matrix right = (G_UE * a.W_V[uh].cast<double>()).cast<float>();
+                const Eigenvalues e = FactoredMatrix(a.W_O[uh], right).top_eigenvalues(options.solver);
+                put_values(r.ov_eigenvalues_re, r.ov_eigenvalues_im, l, h, e.values);
+                entry(r.ov_copying, {l, h}) = copying_score(e.values);
+                entry(r.ov_converged, {l, h}) = e.status == EigenStatus::ok ? 1 : 0;
+            }
+            {
+                // QK core W_Kᵀ (W_Eᵀ W_E) W_Q / s.
+                const Matrix right = (G_E * a.W_Q[uh].cast<double>() * inv_scale).cast<float>();
+                const Eigenvalues e =
+                    FactoredMatrix(a.W_K[uh].transpose(), right).top_eigenvalues(options.solver);
+                put_values(r.qk_eigenvalues_re, r.qk_eigenvalues_im, l, h, e.values);
+                entry(r.qk_copying, {l, h}) = copying_score(e.values);
+                entry(r.qk_converged, {l, h}) = e.status == EigenStatus::ok ? 1 : 0;
+            }
+        }
+    }
+
+    if (r.ov_defined) {
+        const Eigenvalues e = FactoredMatrix(model.W_E, model.W_U).top_eigenvalues(options.solver);
+        r.direct_iterative = e.iterative;
+        r.direct_status = e.status;
+        r.direct_copying = copying_score(e.values);
+        const auto n = static_cast<U>(e.values.size());
+        r.direct_eigenvalues_re = make_array<float>({n}, kUndefined);
+        r.direct_eigenvalues_im = make_array<float>({n}, kUndefined);
+        for (Eigen::Index i = 0; i < e.values.size(); ++i) {
+            r.direct_eigenvalues_re.data[static_cast<size_t>(i)] = static_cast<float>(e.values[i].real());
+            r.direct_eigenvalues_im.data[static_cast<size_t>(i)] = static_cast<float>(e.values[i].imag());
+        }
+    } else {
+        r.direct_eigenvalues_re = make_array<float>({0}, kUndefined);
+        r.direct_eigenvalues_im = make_array<float>({0}, kUndefined);
+    }
+    return r;
+}
+
+void write(H5Writer& w, const EigenResult& r) {
+    const std::string g = "/eigen";
+    w.create_group(g);
+    const std::string dense = "dense: every eigenvalue of the core";
+    const std::string top = "spectra: the " + std::to_string(r.solver.n_top) + " eigenvalues of largest modulus";
+    w.attr(g, "dense_max_dim", static_cast<std::int64_t>(r.solver.dense_max_dim));
+    w.attr(g, "n_top", static_cast<std::int64_t>(r.solver.n_top));
+    w.attr(g, "head_solver", r.head_cores_iterative ? top : dense);
+    w.attr(g, "copying", "sum(lambda) / sum(|lambda|) over the eigenvalues computed");
+    w.attr(g, "ov_defined", r.ov_defined ? 1 : 0);
+    if (!r.ov_defined) w.attr(g, "ov_undefined_reason", r.ov_undefined_reason);
+    w.attr(g, "direct_copying", static_cast<double>(r.direct_copying));
+    w.attr(g, "direct_solver", r.ov_defined ? (r.direct_iterative ? top : dense) : std::string("undefined"));
+    w.attr(g, "direct_status", to_string(r.direct_status));
+    w.write(g + "/ov_eigenvalues_re", r.ov_eigenvalues_re);
+    w.write(g + "/ov_eigenvalues_im", r.ov_eigenvalues_im);
+    w.write(g + "/qk_eigenvalues_re", r.qk_eigenvalues_re);
+    w.write(g + "/qk_eigenvalues_im", r.qk_eigenvalues_im);
+    w.write(g + "/ov_copying", r.ov_copying);
+    w.write(g + "/qk_copying", r.qk_copying);
+    w.write(g + "/ov_converged", r.ov_converged);
+    w.write(g + "/qk_converged", r.qk_converged);
+    w.write(g + "/direct_eigenvalues_re", r.direct_eigenvalues_re);
+    w.write(g + "/direct_eigenvalues_im", r.direct_eigenvalues_im);
+}
+
+}  // namespace circuits::analyses

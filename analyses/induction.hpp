@@ -1,0 +1,82 @@
+// Induction heads: the repeated-random-sequence probe (previous-token, duplicate-token, induction and
+// copying scores per head), the weight-based evidence (K-composition with previous-token heads, OV
+// copying) and the classification of induction, previous-token and copying heads.
+#pragma once
+
+#include "analyses/embedding_grams.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/model.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace circuits::analyses {
+
+struct InductionOptions {
+    int probe_length = 25;     // n: distinct random tokens per repeat (shrunk to fit n_ctx)
+    int probe_repeats = 4;     // R: times the random block is repeated
+    int probe_sequences = 10;  // sequences averaged over
+    std::uint64_t seed = 0;    // seed of the probe's random tokens
+    double induction_threshold = 0.4;   // induction head: induction score >= this ...
+    double ov_copying_threshold = 0.0;  // ... and OV copying score > this
+    double prev_token_threshold = 0.4;  // previous-token head: previous-token score >= this
+    double copying_threshold = 0.5;     // copying head: OV copying >= this and copying_eval > 0
+    int threads = 0;                    // 0 = hardware concurrency
+};
+
+// The behavioural probe: random blocks of `length` tokens repeated `repeats` times, BOS first when the
+// model has one. Position offset + r * length + k holds the k-th token of repeat r.
+struct InductionProbe {
+    std::vector<std::vector<int>> sequences;  // each [offset + length * repeats]
+    int length = 0;                           // n actually used (after shrinking to fit n_ctx)
+    int repeats = 0;
+    int offset = 0;                           // 1 when BOS is prepended, else 0
+    bool without_replacement = true;          // false when the vocabulary has fewer than n usable tokens
+};
+
+// The tokens the probe draws from: every input token except special ones (BOS, strings of the form
+// "<...>" such as <pad> or <|endoftext|>, "[...]" in capitals such as [CLS], compiler_bos/compiler_pad).
+std::vector<int> probe_tokens(const Model& model);
+
+// Input token -> index of the output token with the same string, -1 when there is none (the identity
+// when vocab == vocab_out). Used to score predictions and copying of input tokens.
+std::vector<int> output_index_of_inputs(const Model& model);
+
+// Draws the probe with std::mt19937_64(seed). A block is drawn without replacement when the vocabulary
+// has at least `length` usable tokens; otherwise it is a concatenation of shuffled copies of the
+// usable tokens (each token as rarely as possible). `length` is shrunk until offset + length * repeats
+// <= n_ctx. Throws Error when no token is usable or not even length 2 fits.
+InductionProbe make_induction_probe(const Model& model, int length, int repeats, int sequences, std::uint64_t seed);
+
+struct InductionResult {
+    InductionOptions options;  // as used (probe_length is the n actually used)
+    bool probe_without_replacement = true;
+    int n_positions = 0;  // scored positions (repeats >= 2) over all sequences
+    // Behavioural scores [L, H], means over positions i in repeats >= 2 of every probe sequence.
+    Matrix prev_token;       // A[i, i-1]
+    Matrix duplicate_token;  // sum of A[i, j] over earlier-repeat positions j with the same token
+    Matrix induction;        // sum of A[i, j+1] over the same j (prefix matching)
+    Matrix copying_eval;     // see induction.cpp; NaN where the head has no direct effect on the logits
+    // Weight-based evidence [L, H].
+    Matrix ov_copying;   // copying score of the OV circuit W_E OV W_U; NaN unless vocab == vocab_out
+    Matrix mechanistic;  // sum over earlier heads p of prev_token[p] * k_composition_trace[p, h]
+    // [L, H, L, H] (earlier head p first, then h): trace(M) / (sqrt(d_vocab) ||M||_F) with
+    // M = W_E QK^h (W_E OV^p)^T, the cosine between M and the identity; NaN unless l_p < l_h.
+    Array<float> k_composition_trace;
+    // Classification [L, H], 0/1.
+    Array<std::uint8_t> is_induction_head;
+    Array<std::uint8_t> is_prev_token_head;
+    Array<std::uint8_t> is_copying_head;
+};
+
+// Runs the probe through the real forward pass of `model` and computes every score. `grams` are the
+// model's embedding Gram matrices (computed when not given).
+InductionResult induction(const Model& model, const InductionOptions& options);
+InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams);
+
+// Writes group /induction: the [L, H] scores, is_* (uint8), k_composition_trace, thresholds and probe
+// parameters as attributes.
+void write_induction(H5Writer& w, const InductionResult& r);
+
+}  // namespace circuits::analyses

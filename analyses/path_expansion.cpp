@@ -1,0 +1,360 @@
+// The path-expansion pass: factored norms and copying scores of every path term up to order K, the
+// expanded QK terms, and the ablation that measures how much each order of terms lowers the loss.
+#include "analyses/path_expansion.hpp"
+
+#include "analyses/head_arrays.hpp"
+#include "analyses/induction.hpp"
+#include "analyses/parallel.hpp"
+#include "lib/error.hpp"
+#include "lib/forward.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace circuits::analyses {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Per-head [d_head, d_head] Gram matrices (and [d_model, d_head] products) every term is built from.
+struct HeadFactors {
+    Matrix value_gram;   // W_V^T G_E W_V: (W_E W_V)^T (W_E W_V)
+    Matrix output_gram;  // W_O G_U W_O^T: (W_O W_U)(W_O W_U)^T
+    Matrix query_gram;   // W_Q^T G_E W_Q
+    Matrix key_gram;     // W_K^T G_E W_K
+    Matrix G_E_W_V;      // [d_model, d_head]
+    Matrix C_W_V;        // [d_model, d_head] (W_U W_E) W_V, empty unless same_vocab
+};
+
+// Mean next-token cross-entropy (nats) of `logits` [T, d_vocab_out] on `tokens`, summed into `sum` and
+// `count` for every position t (predicting t + 1), and into the `_rep` pair when t + 1 >= first_rep.
+void add_loss(const Matrix& logits, const std::vector<int>& tokens, const std::vector<int>& to_out, int first_rep,
+              double& sum, int& count, double& sum_rep, int& count_rep) {
+    // log-sum-exp per row with the row maximum taken out (every term <= 1). Whole-matrix expressions
+    // run down the columns of the column-major [T, d_vocab_out] logits: contiguous and vectorised.
+    const Vector mx = logits.rowwise().maxCoeff();                          // [T]
+    const Vector z = (logits.colwise() - mx).array().exp().rowwise().sum();  // [T]
+    for (size_t t = 0; t + 1 < tokens.size(); ++t) {
+        const int target = to_out[static_cast<size_t>(tokens[t + 1])];
+        if (target < 0) continue;
+        const auto i = static_cast<Eigen::Index>(t);
+        const double loss = double(mx(i)) + std::log(double(z(i))) - double(logits(i, target));
+        sum += loss;
+        ++count;
+        if (static_cast<int>(t) + 1 >= first_rep) {
+            sum_rep += loss;
+            ++count_rep;
+        }
+    }
+}
+
+void check_tokens(const Model& model, const std::vector<std::vector<int>>& tokens) {
+    for (size_t s = 0; s < tokens.size(); ++s) {
+        const auto& seq = tokens[s];
+        if (seq.empty()) throw Error("path expansion: token sequence " + std::to_string(s) + " is empty");
+        if (static_cast<int>(seq.size()) > model.cfg.n_ctx)
+            throw Error("path expansion: token sequence " + std::to_string(s) + " has " + std::to_string(seq.size()) +
+                        " tokens, longer than n_ctx = " + std::to_string(model.cfg.n_ctx));
+        for (int t : seq)
+            if (t < 0 || t >= model.cfg.d_vocab)
+                throw Error("path expansion: token " + std::to_string(t) + " in sequence " + std::to_string(s) +
+                            " outside [0, " + std::to_string(model.cfg.d_vocab) + ")");
+    }
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> read_token_file(const Model& model, const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot read token file");
+    std::vector<std::vector<int>> out;
+    std::string line;
+    for (int line_no = 1; std::getline(in, line); ++line_no) {
+        std::istringstream words(line);
+        std::vector<int> seq;
+        if (model.cfg.bos_token >= 0) seq.push_back(model.cfg.bos_token);
+        std::string w;
+        bool any = false;
+        while (words >> w) {
+            if (!any && w[0] == '#') break;
+            any = true;
+            const int t = model.token_index(w);
+            if (t < 0)
+                throw Error(path + ":" + std::to_string(line_no) + ": token '" + w + "' is not in the model's vocabulary");
+            seq.push_back(t);
+        }
+        if (!any) continue;
+        if (static_cast<int>(seq.size()) > model.cfg.n_ctx)
+            throw Error(path + ":" + std::to_string(line_no) + ": " + std::to_string(seq.size()) +
+                        " tokens (BOS included) exceed n_ctx = " + std::to_string(model.cfg.n_ctx));
+        out.push_back(std::move(seq));
+    }
+    if (out.empty()) throw Error(path + ": no token sequences");
+    return out;
+}
+
+PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options) {
+    return path_expansion(model, options, embedding_grams(model, options.threads));
+}
+
+PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options,
+                                   const EmbeddingGrams& grams) {
+    const auto& c = model.cfg;
+    if (options.max_order < 1) throw Error("path expansion: max order must be >= 1, got " + std::to_string(options.max_order));
+    if (grams.G_E.rows() != c.d_model || grams.G_U.rows() != c.d_model)
+        throw Error("path expansion: embedding Gram matrices are [" + std::to_string(grams.G_E.rows()) + ", ...], expected [" +
+                    std::to_string(c.d_model) + ", " + std::to_string(c.d_model) + "]");
+    const int L = c.n_layers, H = c.n_heads, LH = L * H, dh = c.d_head;
+    const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
+    const auto& blocks = model.blocks;
+    auto attn = [&](int lh) -> const AttentionWeights& { return blocks[static_cast<size_t>(lh / H)].attn; };
+    auto head = [&](int lh) { return static_cast<size_t>(lh % H); };
+
+    PathExpansionResult r;
+    r.max_order = options.max_order;
+
+    std::vector<HeadFactors> f(static_cast<size_t>(LH));
+    detail::parallel_for(LH, options.threads, [&](int lh) {
+        const auto& a = attn(lh);
+        const auto h = head(lh);
+        auto& x = f[static_cast<size_t>(lh)];
+        x.G_E_W_V = grams.G_E * a.W_V[h];
+        x.value_gram = a.W_V[h].transpose() * x.G_E_W_V;
+        x.output_gram = a.W_O[h] * grams.G_U * a.W_O[h].transpose();
+        x.query_gram = a.W_Q[h].transpose() * grams.G_E * a.W_Q[h];
+        x.key_gram = a.W_K[h].transpose() * grams.G_E * a.W_K[h];
+        if (grams.same_vocab) x.C_W_V = grams.C * a.W_V[h];
+    });
+
+    // Direct path W_E W_U: ||.||^2 = trace(G_E G_U); eigenvalues those of C = W_U W_E (dense, d_model).
+    r.direct_norm = norm_from_square(trace_of_product(grams.G_E, grams.G_U));
+    r.direct_copying = grams.same_vocab ? copying_score(grams.C) : kNaN;
+
+    // OV-side chains h1 -> ... -> hk in strictly increasing layers. With P = prod_i (W_O^{h_i} W_V^{h_i+1})
+    // [d_head, d_head] (identity for k = 1) the term is (W_E W_V^{h1}) P (W_O^{hk} W_U), so
+    //   ||term||^2 = trace((P^T value_gram_1 P) output_gram_k),  eig(term) = eig(W_O^{hk} C W_V^{h1} P) ∪ {0}.
+    r.head_norm = Matrix::Constant(L, H, static_cast<float>(kNaN));
+    r.head_copying = Matrix::Constant(L, H, static_cast<float>(kNaN));
+    r.virtual_norm = detail::nan_array({uL, uH, uL, uH});
+    r.virtual_copying = detail::nan_array({uL, uH, uL, uH});
+    r.chains.resize(static_cast<size_t>(std::max(0, options.max_order - 2)));
+    std::vector<std::vector<std::vector<PathChain>>> chains_from(static_cast<size_t>(LH));  // [first][order-3]
+    detail::parallel_for(LH, options.threads, [&](int first) {
+        auto& mine = chains_from[static_cast<size_t>(first)];
+        mine.resize(r.chains.size());
+        std::vector<std::pair<int, int>> chain;
+        // Depth-first over extensions of the chain ending in `last` with product P.
+        auto visit = [&](auto&& self, int last, const Matrix& P) -> void {
+            const auto& fi = f[static_cast<size_t>(first)];
+            const double norm = norm_from_square(
+                trace_of_product(P.transpose() * fi.value_gram * P, f[static_cast<size_t>(last)].output_gram));
+            const double copying =
+                grams.same_vocab ? copying_score(attn(last).W_O[head(last)] * fi.C_W_V * P) : kNaN;
+            const int k = static_cast<int>(chain.size());
+            if (k == 1) {
+                r.head_norm(first / H, first % H) = static_cast<float>(norm);
+                r.head_copying(first / H, first % H) = static_cast<float>(copying);
+            } else if (k == 2) {
+                detail::at(r.virtual_norm, {first / H, first % H, last / H, last % H}) = static_cast<float>(norm);
+                detail::at(r.virtual_copying, {first / H, first % H, last / H, last % H}) = static_cast<float>(copying);
+            } else {
+                mine[static_cast<size_t>(k - 3)].push_back({chain, norm, copying});
+            }
+            if (k == options.max_order) return;
+            for (int next = (last / H + 1) * H; next < LH; ++next) {
+                chain.emplace_back(next / H, next % H);
+                self(self, next, P * (attn(last).W_O[head(last)] * attn(next).W_V[head(next)]));
+                chain.pop_back();
+            }
+        };
+        chain.emplace_back(first / H, first % H);
+        visit(visit, first, Matrix::Identity(dh, dh));
+    });
+    for (auto& per_first : chains_from)
+        for (size_t k = 0; k < per_first.size(); ++k)
+            for (auto& ch : per_first[k]) r.chains[k].push_back(std::move(ch));
+
+    // QK terms of head h, A B^T with A the query side and B the key side [d_vocab, d_head]:
+    // ||A B^T||^2 = trace((A^T A)(B^T B)), eig(A B^T) = eig(B^T A) ∪ {0}. Through an earlier head q the
+    // query side is W_E W_V^q N_q with N_q = W_O^q W_Q^h, so A^T A = N_q^T value_gram_q N_q.
+    const double inv_scale = 1.0 / c.effective_attn_scale();
+    r.qk_direct_norm = Matrix::Constant(L, H, static_cast<float>(kNaN));
+    r.qk_direct_copying = Matrix::Constant(L, H, static_cast<float>(kNaN));
+    r.qk_q_norm = detail::nan_array({uL, uH, uL, uH});
+    r.qk_q_copying = detail::nan_array({uL, uH, uL, uH});
+    r.qk_k_norm = detail::nan_array({uL, uH, uL, uH});
+    r.qk_k_copying = detail::nan_array({uL, uH, uL, uH});
+    r.qk_qk_norm = detail::nan_array({uL, uH, uL, uH, uL, uH});
+    detail::parallel_for(LH, options.threads, [&](int lh) {
+        const int l = lh / H, h = lh % H;
+        const auto& a = attn(lh);
+        const auto uh = head(lh);
+        const auto& fh = f[static_cast<size_t>(lh)];
+        r.qk_direct_norm(l, h) =
+            static_cast<float>(inv_scale * norm_from_square(trace_of_product(fh.query_gram, fh.key_gram)));
+        r.qk_direct_copying(l, h) =
+            static_cast<float>(copying_score(a.W_K[uh].transpose() * (grams.G_E * a.W_Q[uh])));
+        const int earlier = l * H;
+        std::vector<Matrix> query_side(static_cast<size_t>(earlier)), key_side(static_cast<size_t>(earlier));
+        for (int p = 0; p < earlier; ++p) {
+            const auto& ap = attn(p);
+            const auto hp = head(p);
+            const auto& fp = f[static_cast<size_t>(p)];
+            const Matrix N_q = ap.W_O[hp] * a.W_Q[uh];  // [d_head, d_head]
+            const Matrix N_k = ap.W_O[hp] * a.W_K[uh];
+            query_side[static_cast<size_t>(p)] = N_q.transpose() * fp.value_gram * N_q;
+            key_side[static_cast<size_t>(p)] = N_k.transpose() * fp.value_gram * N_k;
+            detail::at(r.qk_q_norm, {p / H, p % H, l, h}) = static_cast<float>(
+                inv_scale * norm_from_square(trace_of_product(query_side[static_cast<size_t>(p)], fh.key_gram)));
+            detail::at(r.qk_q_copying, {p / H, p % H, l, h}) =
+                static_cast<float>(copying_score((a.W_K[uh].transpose() * fp.G_E_W_V) * N_q));
+            detail::at(r.qk_k_norm, {p / H, p % H, l, h}) = static_cast<float>(
+                inv_scale * norm_from_square(trace_of_product(fh.query_gram, key_side[static_cast<size_t>(p)])));
+            detail::at(r.qk_k_copying, {p / H, p % H, l, h}) =
+                static_cast<float>(copying_score(N_k.transpose() * (fp.G_E_W_V.transpose() * a.W_Q[uh])));
+        }
+        for (int q = 0; q < earlier; ++q)
+            for (int k = 0; k < earlier; ++k)
+                detail::at(r.qk_qk_norm, {q / H, q % H, k / H, k % H, l, h}) =
+                    static_cast<float>(inv_scale * norm_from_square(trace_of_product(
+                                                       query_side[static_cast<size_t>(q)], key_side[static_cast<size_t>(k)])));
+    });
+
+    // Ablation. Run 0 removes every head's output (direct path only); run k feeds every layer's value
+    // input from run k-1's residual stream with the attention patterns frozen to the real run's, so
+    // run k contains exactly the path terms of order <= k and L_{k-1} - L_k is the effect of order k.
+    std::vector<std::vector<int>> tokens = options.tokens;
+    int first_rep = std::numeric_limits<int>::max();
+    if (tokens.empty()) {
+        const InductionProbe probe = make_induction_probe(model, options.probe_length, options.probe_repeats,
+                                                          options.probe_sequences, options.seed);
+        tokens = probe.sequences;
+        first_rep = probe.offset + probe.length;
+        r.tokens_source = "induction probe";
+    } else {
+        r.tokens_source = options.tokens_source.empty() ? "given token sequences" : options.tokens_source;
+    }
+    check_tokens(model, tokens);
+    const std::vector<int> to_out = output_index_of_inputs(model);
+    const int K = options.max_order, S = static_cast<int>(tokens.size());
+    struct Sums {
+        std::vector<double> loss, loss_rep;
+        int count = 0, count_rep = 0;
+    };
+    // Per sequence, entries 0..K are runs 0..K and entry K + 1 the real run.
+    std::vector<Sums> per_seq(static_cast<size_t>(S));
+    detail::parallel_for(S, options.threads, [&](int s) {
+        const auto& seq = tokens[static_cast<size_t>(s)];
+        auto& out = per_seq[static_cast<size_t>(s)];
+        out.loss.assign(static_cast<size_t>(K + 2), 0.0);
+        out.loss_rep.assign(static_cast<size_t>(K + 2), 0.0);
+        const ForwardResult real = forward(model, seq);
+        ForwardHooks all_ablated;
+        for (int l = 0; l < L; ++l)
+            for (int h = 0; h < H; ++h) all_ablated.ablated_heads.emplace_back(l, h);
+        ForwardResult prev = forward(model, seq, all_ablated);
+        int count = 0, count_rep = 0;
+        add_loss(prev.logits, seq, to_out, first_rep, out.loss[0], count, out.loss_rep[0], count_rep);
+        for (int k = 1; k <= K; ++k) {
+            ForwardHooks hooks;
+            hooks.frozen_patterns = real.patterns;
+            hooks.value_inputs.assign(prev.resid_pre.begin(), prev.resid_pre.begin() + L);
+            ForwardResult run = forward(model, seq, hooks);
+            int n0 = 0, n1 = 0;
+            add_loss(run.logits, seq, to_out, first_rep, out.loss[static_cast<size_t>(k)], n0,
+                     out.loss_rep[static_cast<size_t>(k)], n1);
+            prev = std::move(run);
+        }
+        int n0 = 0, n1 = 0;
+        add_loss(real.logits, seq, to_out, first_rep, out.loss[static_cast<size_t>(K + 1)], n0,
+                 out.loss_rep[static_cast<size_t>(K + 1)], n1);
+        out.count = count;
+        out.count_rep = count_rep;
+    });
+    std::vector<double> total(static_cast<size_t>(K + 2), 0.0), total_rep(static_cast<size_t>(K + 2), 0.0);
+    int count = 0, count_rep = 0;
+    for (const auto& s : per_seq) {
+        for (int k = 0; k < K + 2; ++k) {
+            total[static_cast<size_t>(k)] += s.loss[static_cast<size_t>(k)];
+            total_rep[static_cast<size_t>(k)] += s.loss_rep[static_cast<size_t>(k)];
+        }
+        count += s.count;
+        count_rep += s.count_rep;
+    }
+    if (count == 0) throw Error("path expansion: no position of the token set has a next token in the output vocabulary");
+    r.loss_positions = count;
+    for (int k = 0; k <= K; ++k) r.order_loss.push_back(total[static_cast<size_t>(k)] / count);
+    r.real_loss = total[static_cast<size_t>(K + 1)] / count;
+    if (count_rep > 0) {
+        for (int k = 0; k <= K; ++k) r.order_loss_repeated.push_back(total_rep[static_cast<size_t>(k)] / count_rep);
+        r.real_loss_repeated = total_rep[static_cast<size_t>(K + 1)] / count_rep;
+    }
+    return r;
+}
+
+void write_path_expansion(H5Writer& w, const PathExpansionResult& r) {
+    const std::string g = "/path";
+    w.create_group(g);
+    w.write_scalar(g + "/direct_norm", r.direct_norm);
+    w.write_scalar(g + "/direct_copying", r.direct_copying);
+    w.write_matrix(g + "/head_norm", r.head_norm);
+    w.write_matrix(g + "/head_copying", r.head_copying);
+    w.write(g + "/virtual_norm", r.virtual_norm);
+    w.write(g + "/virtual_copying", r.virtual_copying);
+    for (size_t k = 0; k < r.chains.size(); ++k) {
+        const auto order = static_cast<std::uint64_t>(k + 3);
+        const auto& chains = r.chains[k];
+        Array<std::int64_t> heads;
+        heads.dims = {chains.size(), order, 2};
+        Array<double> norm, copying;
+        norm.dims = copying.dims = {chains.size()};
+        for (const auto& ch : chains) {
+            for (const auto& [l, h] : ch.heads) {
+                heads.data.push_back(l);
+                heads.data.push_back(h);
+            }
+            norm.data.push_back(ch.norm);
+            copying.data.push_back(ch.copying);
+        }
+        const std::string prefix = g + "/order" + std::to_string(order);
+        w.write(prefix + "_heads", heads);
+        w.write(prefix + "_norm", norm);
+        w.write(prefix + "_copying", copying);
+    }
+    w.write_matrix(g + "/qk_direct_norm", r.qk_direct_norm);
+    w.write_matrix(g + "/qk_direct_copying", r.qk_direct_copying);
+    w.write(g + "/qk_q_norm", r.qk_q_norm);
+    w.write(g + "/qk_q_copying", r.qk_q_copying);
+    w.write(g + "/qk_k_norm", r.qk_k_norm);
+    w.write(g + "/qk_k_copying", r.qk_k_copying);
+    w.write(g + "/qk_qk_norm", r.qk_qk_norm);
+    auto vec = [](const std::vector<double>& v) {
+        Array<double> a;
+        a.dims = {v.size()};
+        a.data = v;
+        return a;
+    };
+    w.write(g + "/order_loss", vec(r.order_loss));
+    std::vector<double> effect;
+    for (size_t k = 1; k < r.order_loss.size(); ++k) effect.push_back(r.order_loss[k - 1] - r.order_loss[k]);
+    w.write(g + "/order_effect", vec(effect));
+    if (!r.order_loss_repeated.empty()) {
+        w.write(g + "/order_loss_repeated", vec(r.order_loss_repeated));
+        w.attr(g, "real_loss_repeated", r.real_loss_repeated);
+    }
+    w.attr(g, "max_order", r.max_order);
+    w.attr(g, "real_loss", r.real_loss);
+    w.attr(g, "loss_positions", r.loss_positions);
+    w.attr(g, "tokens", r.tokens_source);
+    w.attr(g, "terms",
+           "token embedding only: W_E [chain of OV] W_U and W_E [OV] QK [OV]^T W_E^T; positional terms, biases and "
+           "MLPs excluded; QK norms are of attention logits (divided by attn_scale)");
+    w.attr(g, "order_loss_definition",
+           "mean next-token cross-entropy (nats); run 0: every head output removed; run k: value inputs from run "
+           "k-1's residual stream, attention patterns frozen to the real run's; order_effect[k-1] = L_{k-1} - L_k");
+}
+
+}  // namespace circuits::analyses

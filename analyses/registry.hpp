@@ -1,0 +1,67 @@
+// The registry of analysis passes run by `circuits analyze`: adding a pass touches its own files and
+// one line of the table in registry.cpp.
+#pragma once
+
+#include "analyses/embedding_grams.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/model.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace circuits::analyses {
+
+// Every option of an analysis run that changes a number in the results.
+struct AnalysisOptions {
+    int top_k = 10;                // bigram / circuits: top entries kept per row
+    std::uint64_t seed = 0;        // probe tokens, random baselines
+    int baseline_samples = 1000;   // composition: random factor draws per baseline
+    double induction_threshold = 0.4;
+    double prev_token_threshold = 0.4;
+    double copying_threshold = 0.5;
+    int probe_length = 25;
+    int probe_repeats = 4;
+    int probe_sequences = 10;
+    int max_order = 2;             // path expansion: longest chain of heads
+    std::vector<std::vector<int>> tokens;  // path expansion token set; empty = the induction probe
+    std::string tokens_source;             // where `tokens` came from ("" = the probe)
+};
+
+// What a pass reads: the (weight-processed) model, the options, the thread count, and the embedding
+// Gram matrices, computed on first use and shared by every pass of the run.
+class PassContext {
+public:
+    PassContext(const Model& model, const AnalysisOptions& options, int threads);
+    const Model& model() const { return m_model; }
+    const AnalysisOptions& options() const { return m_options; }
+    int threads() const { return m_threads; }
+    const EmbeddingGrams& grams();
+
+private:
+    const Model& m_model;
+    const AnalysisOptions& m_options;
+    const int m_threads;
+    std::unique_ptr<EmbeddingGrams> m_grams;
+};
+
+// One pass: runs on the context and writes its results group.
+struct Pass {
+    const char* name;     // as given to --passes
+    const char* group;    // the results group it writes, e.g. "/path"
+    const char* summary;  // one line for --help
+    void (*run)(PassContext& context, H5Writer& writer);
+    bool uses_grams;      // reads PassContext::grams() (the caller may compute them up front, timed apart)
+};
+
+// Every pass, in the order a run executes them.
+const std::vector<Pass>& passes();
+
+// The pass called `name`, or nullptr.
+const Pass* find_pass(const std::string& name);
+
+// Writes the options as root attributes of a results file.
+void write_analysis_options(H5Writer& w, const AnalysisOptions& options);
+
+}  // namespace circuits::analyses

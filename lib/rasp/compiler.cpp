@@ -1,0 +1,752 @@
+// The RASP compiler: restrictions, residual layout, attention heads and MLPs, layer allocation, assembly.
+#include "lib/rasp/compiler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "lib/error.hpp"
+#include "lib/rasp/analysis.hpp"
+
+namespace circuits::rasp {
+
+double softmax_temperature(int max_len, double leak) {
+    return 2.0 * std::log(std::max(1, max_len) / leak);
+}
+
+namespace {
+
+using Sparse = std::map<int, double>;  // residual row -> weight
+
+struct Entry {
+    int row;  // residual row (W_Q, W_K, W_V) or head dimension (W_O)
+    int col;  // head dimension (W_Q, W_K, W_V) or residual row (W_O)
+    double value;
+};
+
+// One attention head: sparse W_Q, W_K, W_V [d_model, dims] and W_O [dims, d_model]. W_Q entries
+// are in units of the temperature (1 = a selected key).
+struct HeadBlock {
+    int node = -1;
+    int dims = 0;
+    std::vector<Entry> q, k, v, o;
+};
+
+// One hidden unit: relu(in . x + bias), written to the residual stream with weights `out`.
+struct Unit {
+    Sparse in;
+    double bias = 0.0;
+    Sparse out;
+};
+
+struct MlpBlock {
+    int node = -1;
+    std::vector<Unit> units;
+};
+
+// Smallest distance between two input values of a numerical MLP that tell different outputs
+// apart, relative to max(1, |x|): the compiled input carries float32 and attention errors.
+constexpr double kMinGap = 1e-5;
+
+// Largest model the compiler builds (float32 weights: 2 GB).
+constexpr double kMaxParameters = 5e8;
+
+class Compiler {
+public:
+    Compiler(const Program& p, const CompileOptions& o) : m_prog(p), m_opt(o) {}
+
+    Model run() {
+        for (const auto& v : m_prog.vocab)
+            if (v.to_string() == kBos)
+                throw Error(m_prog.filename + ": the vocabulary contains '" + kBos +
+                            "', the compiled model's BOS token");
+        m_info = analyse(m_prog);
+        m_live = m_prog.live_nodes();
+        for (int n : m_live) check(n);
+        layout();
+        for (int n : m_live) build(n);
+        allocate();
+        return assemble();
+    }
+
+private:
+    static constexpr const char* kBos = "BOS";
+    const Program& m_prog;
+    const CompileOptions& m_opt;
+    Analysis m_info;
+    std::vector<int> m_live;
+
+    std::vector<std::string> m_labels;
+    std::vector<int> m_base;     // [node] first residual row, -1 if none
+    std::vector<int> m_scratch;  // [node] selector_width's BOS-attention row
+    int m_one = 0, m_bos = 1;
+
+    std::vector<HeadBlock> m_heads;
+    std::vector<MlpBlock> m_mlps;
+    std::vector<int> m_head_sub, m_mlp_sub;  // sub-layer of each head / MLP block (attention 2l, MLP 2l+1)
+
+    const Node& node(int n) const { return m_prog.node(n); }
+    const SopInfo& info(int n) const { return m_info.sop(n); }
+
+    [[noreturn]] void fail(const Origin& o, const std::string& msg) const {
+        throw Error(m_prog.where(o) + msg + o.context);
+    }
+
+    std::string quoted(int n) const { return "'" + node(n).name + "'"; }
+    std::string defined_at(int n) const {
+        return node(n).origin.line > 0 ? " (line " + std::to_string(node(n).origin.line) + ")" : "";
+    }
+
+    // --- restrictions ---
+
+    bool needs_cleanup(int n) const {
+        return node(n).kind == NodeKind::aggregate && node(n).encoding == Encoding::categorical && info(n).ambiguous &&
+               info(n).consumed;
+    }
+
+    void check_selects(int s, const Origin& user) const {
+        const SelectorNode& sn = m_prog.selector(s);
+        if (sn.kind == SelectorKind::select) {
+            for (int side = 0; side < 2; ++side) {
+                const int n = side == 0 ? sn.keys : sn.queries;
+                if (node(n).encoding == Encoding::numerical)
+                    fail(sn.origin,
+                         std::string("select ") + (side == 0 ? "keys" : "queries") + " must be categorical, but " +
+                             quoted(n) + defined_at(n) +
+                             " is numerical (a compiled head compares one-hot values; use categorical(...))");
+            }
+        }
+        for (int o : sn.operands) check_selects(o, user);
+        const SelectorInfo& si = m_info.selector(s);
+        if (!si.combined) fail(sn.origin, si.why);
+    }
+
+    void check_numbers(int n) const {
+        if (node(n).encoding != Encoding::numerical) return;
+        for (const auto& v : info(n).values)
+            if (!v.is_number())
+                fail(node(n).origin, "numerical s-op " + quoted(n) + " can take the non-numeric value '" +
+                                         v.to_string() + "' (numerical s-ops hold numbers; use categorical)");
+    }
+
+    void check(int n) {
+        const Node& nd = node(n);
+        check_numbers(n);
+        for (int in : nd.inputs)
+            if (node(in).encoding == Encoding::numerical && info(in).may_be_none)
+                fail(nd.origin,
+                     quoted(in) + defined_at(in) +
+                         " is numerical and can be none, which the compiled model holds as 0; give its aggregate a "
+                         "default (default: 0) or make it categorical");
+        switch (nd.kind) {
+            case NodeKind::tokens:
+            case NodeKind::indices:
+                break;
+            case NodeKind::map:
+                break;
+            case NodeKind::sequence_map: {
+                const Encoding ex = node(nd.inputs[0]).encoding, ey = node(nd.inputs[1]).encoding;
+                if (ex != ey)
+                    fail(nd.origin, "sequence_map of " + to_string(ex) + " " + quoted(nd.inputs[0]) + " and " +
+                                        to_string(ey) + " " + quoted(nd.inputs[1]) +
+                                        " cannot be compiled; make both categorical (categorical(...)), or both "
+                                        "numerical with a linear function");
+                if (ex == Encoding::numerical) {
+                    if (nd.encoding != Encoding::numerical)
+                        fail(nd.origin,
+                             "sequence_map of numerical s-ops must itself be numerical (wrap it in numerical(...)) and "
+                             "linear");
+                    double a = 0, b = 0, c = 0;
+                    if (!fit_affine2(nd, a, b, c))
+                        fail(nd.origin, "sequence_map of numerical s-ops must be linear (a*x + b*y + c) to compile; " +
+                                            nd.fn.text() + " is not (make the inputs categorical for any function)");
+                }
+                break;
+            }
+            case NodeKind::selector_width:
+                check_selects(nd.selector, nd.origin);
+                break;
+            case NodeKind::aggregate:
+                check_aggregate(n);
+                break;
+        }
+        if (m_opt.attention_only) {
+            std::string why;
+            if (nd.kind == NodeKind::map) why = "a map, which is computed by an MLP";
+            if (nd.kind == NodeKind::sequence_map) why = "a sequence_map, which is computed by an MLP";
+            if (nd.kind == NodeKind::selector_width)
+                why = "a selector_width, which needs an MLP to decode its attention to BOS";
+            if (needs_cleanup(n))
+                why =
+                    "a categorical aggregate whose selected keys may carry different values and whose result is used "
+                    "later; the compiled model cleans it with an MLP";
+            if (!why.empty())
+                fail(nd.origin, quoted(n) + " is " + why + ", and --attention-only allows attention layers only");
+        }
+    }
+
+    void check_aggregate(int n) {
+        const Node& nd = node(n);
+        check_selects(nd.selector, nd.origin);
+        const SelectorInfo& s = m_info.selector(nd.selector);
+        const int value = nd.inputs[0];
+        const SopInfo& v = info(value);
+        const bool may_be_empty = !s.always_selects;
+        if (nd.encoding == Encoding::numerical) {
+            for (const auto& x : v.values)
+                if (!x.is_number() || (x.to_double() != 0.0 && x.to_double() != 1.0))
+                    fail(nd.origin, "numerical aggregate of values outside {0, 1}: " + quoted(value) +
+                                        defined_at(value) + " can be " + x.to_string() +
+                                        " (the compiled mean is exact for 0/1 values only)");
+            if (v.may_be_none)
+                fail(nd.origin, "numerical aggregate of " + quoted(value) + defined_at(value) +
+                                    ", which can be none: the compiled mean would count none as 0");
+            if (may_be_empty && !nd.default_value.is_none() &&
+                !(nd.default_value.is_number() && nd.default_value.to_double() == 0.0))
+                fail(nd.origin,
+                     "a numerical aggregate's default must be 0 (BOS carries it), not " + nd.default_value.to_string());
+            return;
+        }
+        if (node(value).encoding == Encoding::numerical)
+            fail(nd.origin, "categorical aggregate of the numerical s-op " + quoted(value) + defined_at(value) +
+                                "; make the aggregate numerical(...) for a mean, or its values categorical");
+        if (may_be_empty && !nd.default_value.is_none())
+            fail(nd.origin,
+                 "a categorical aggregate's default must be none (the compiled model represents an empty "
+                 "selection as no value), not " +
+                     nd.default_value.to_string() + "; use numerical(...) with default: 0");
+        if (!s.functional && !v.uniform) {
+            const auto& kv = info(s.keys).values;
+            const auto& qv = info(s.queries).values;
+            for (size_t a = 0; a < qv.size(); ++a) {
+                std::vector<size_t> hits;
+                for (size_t b = 0; b < kv.size(); ++b)
+                    if (s.matrix[a][b]) hits.push_back(b);
+                if (hits.size() > 1)
+                    fail(nd.origin,
+                         "categorical aggregate can select several keys with different values (the query value " +
+                             qv[a].to_string() + " of " + quoted(s.queries) + " selects the key values " +
+                             kv[hits[0]].to_string() + " and " + kv[hits[1]].to_string() + " of " + quoted(s.keys) +
+                             "); a categorical aggregate must select at most one key per query: use "
+                             "numerical(aggregate(...)) for a mean, or a selector that matches one key");
+            }
+        }
+    }
+
+    // --- affine fits ---
+
+    static bool close(double a, double b) { return std::fabs(a - b) <= 1e-9 * (1.0 + std::fabs(a) + std::fabs(b)); }
+
+    // f(x) = a x + c over the input values of a numerical map.
+    bool fit_affine1(const Node& nd, double& a, double& c) const {
+        const auto& xs = info(nd.inputs[0]).values;
+        std::vector<std::pair<double, double>> pts;
+        for (const auto& x : xs) {
+            Value y;
+            try {
+                y = nd.fn(x);
+            } catch (const ValueError&) {
+                return false;
+            }
+            if (!y.is_number()) return false;
+            pts.emplace_back(x.to_double(), y.to_double());
+        }
+        if (pts.empty()) return false;
+        a = pts.size() > 1 ? (pts.back().second - pts.front().second) / (pts.back().first - pts.front().first) : 0.0;
+        c = pts.front().second - a * pts.front().first;
+        for (const auto& [x, y] : pts)
+            if (!close(a * x + c, y)) return false;
+        return true;
+    }
+
+    // f(x, y) = a x + b y + c over the product of the input values of a numerical sequence_map.
+    bool fit_affine2(const Node& nd, double& a, double& b, double& c) const {
+        const auto& xs = info(nd.inputs[0]).values;
+        const auto& ys = info(nd.inputs[1]).values;
+        if (xs.empty() || ys.empty()) return false;
+        const auto f = [&](const Value& x, const Value& y, double& out) {
+            try {
+                const Value r = nd.fn(x, y);
+                if (!r.is_number()) return false;
+                out = r.to_double();
+                return true;
+            } catch (const ValueError&) {
+                return false;
+            }
+        };
+        double f00 = 0, fx = 0, fy = 0;
+        if (!f(xs.front(), ys.front(), f00) || !f(xs.back(), ys.front(), fx) || !f(xs.front(), ys.back(), fy))
+            return false;
+        const double x0 = xs.front().to_double(), x1 = xs.back().to_double();
+        const double y0 = ys.front().to_double(), y1 = ys.back().to_double();
+        a = xs.size() > 1 ? (fx - f00) / (x1 - x0) : 0.0;
+        b = ys.size() > 1 ? (fy - f00) / (y1 - y0) : 0.0;
+        c = f00 - a * x0 - b * y0;
+        for (const auto& x : xs)
+            for (const auto& y : ys) {
+                double r = 0;
+                if (!f(x, y, r) || !close(a * x.to_double() + b * y.to_double() + c, r)) return false;
+            }
+        return true;
+    }
+
+    // --- residual stream ---
+
+    int add_label(const std::string& label) {
+        m_labels.push_back(label);
+        return static_cast<int>(m_labels.size()) - 1;
+    }
+
+    void layout() {
+        m_base.assign(m_prog.nodes.size(), -1);
+        m_scratch.assign(m_prog.nodes.size(), -1);
+        m_one = add_label("one");
+        m_bos = add_label(std::string("tokens:") + kBos);
+        for (int n : m_live) {
+            const Node& nd = node(n);
+            if (nd.kind == NodeKind::selector_width)
+                m_scratch[static_cast<size_t>(n)] = add_label(nd.name + ".bos_attn");
+            if (nd.encoding == Encoding::numerical) {
+                m_base[static_cast<size_t>(n)] = add_label(nd.name);
+                continue;
+            }
+            m_base[static_cast<size_t>(n)] = static_cast<int>(m_labels.size());
+            for (const auto& v : info(n).values) add_label(nd.name + ":" + v.to_string());
+        }
+    }
+
+    // The residual row of value `v` of categorical node n (-1 if v is not in its value set).
+    int row(int n, const Value& v) const {
+        const auto& vals = info(n).values;
+        const auto it = std::lower_bound(vals.begin(), vals.end(), v, value_less);
+        if (it == vals.end() || !(*it == v)) return -1;
+        return m_base[static_cast<size_t>(n)] + static_cast<int>(it - vals.begin());
+    }
+    int row(int n) const { return m_base[static_cast<size_t>(n)]; }
+
+    // The output of node n for value v: a one-hot row (categorical) or the number (numerical).
+    Sparse encode(int n, const Value& v) const {
+        Sparse s;
+        if (v.is_none()) return s;
+        if (node(n).encoding == Encoding::numerical) {
+            if (v.to_double() != 0.0) s[row(n)] = v.to_double();
+        } else {
+            s[row(n, v)] = 1.0;
+        }
+        return s;
+    }
+
+    // --- blocks ---
+
+    void build(int n) {
+        const Node& nd = node(n);
+        switch (nd.kind) {
+            case NodeKind::tokens:
+            case NodeKind::indices:
+                return;
+            case NodeKind::map:
+                return map(n);
+            case NodeKind::sequence_map:
+                return sequence_map(n);
+            case NodeKind::aggregate: {
+                HeadBlock h = selector_head(n, nd.selector, 0.5);
+                const int value = nd.inputs[0];
+                if (nd.encoding == Encoding::numerical) {
+                    h.o.push_back({0, row(n), 1.0});
+                    if (node(value).encoding == Encoding::numerical) {
+                        h.v.push_back({row(value), 0, 1.0});
+                    } else {
+                        for (const auto& x : info(value).values)
+                            if (x.to_double() != 0.0) h.v.push_back({row(value, x), 0, x.to_double()});
+                    }
+                    h.dims = std::max(h.dims, 1);
+                } else {
+                    int d = 0;
+                    for (const auto& x : info(value).values) {
+                        h.v.push_back({row(value, x), d, 1.0});
+                        h.o.push_back({d, row(n, x), 1.0});
+                        ++d;
+                    }
+                    h.dims = std::max(h.dims, d);
+                }
+                m_heads.push_back(std::move(h));
+                if (needs_cleanup(n)) cleanup(n);
+                return;
+            }
+            case NodeKind::selector_width: {
+                HeadBlock h = selector_head(n, nd.selector, 1.0);
+                h.v.push_back({m_bos, 0, 1.0});
+                h.o.push_back({0, m_scratch[static_cast<size_t>(n)], 1.0});
+                h.dims = std::max(h.dims, 1);
+                m_heads.push_back(std::move(h));
+                // The head writes 1/(w+1), the attention on BOS; the MLP decodes w.
+                std::vector<double> xs;
+                std::vector<Sparse> F;
+                for (int w = m_prog.max_len; w >= 0; --w) {
+                    xs.push_back(1.0 / (w + 1));
+                    F.push_back(encode(n, Value::integer(w)));
+                }
+                MlpBlock mlp;
+                mlp.node = n;
+                discretise(mlp, m_scratch[static_cast<size_t>(n)], xs, F, n);
+                m_mlps.push_back(std::move(mlp));
+                return;
+            }
+        }
+    }
+
+    // QK of the head of a selector: logit 1 (times the temperature) where the predicate holds,
+    // `bos_logit` from query `one` to key BOS, 0 elsewhere. The predicate matrix is factored
+    // through its distinct non-zero key columns or query rows, whichever are fewer.
+    HeadBlock selector_head(int n, int selector, double bos_logit) const {
+        const SelectorInfo& s = m_info.selector(selector);
+        const auto& kv = info(s.keys).values;
+        const auto& qv = info(s.queries).values;
+        HeadBlock h;
+        h.node = n;
+        std::vector<std::vector<char>> cols(kv.size(), std::vector<char>(qv.size()));
+        for (size_t a = 0; a < qv.size(); ++a)
+            for (size_t b = 0; b < kv.size(); ++b) cols[b][a] = s.matrix[a][b];
+        const auto groups = [](const std::vector<std::vector<char>>& lines) {
+            std::vector<std::vector<size_t>> g;  // indices of equal non-zero lines
+            std::vector<const std::vector<char>*> reps;
+            for (size_t i = 0; i < lines.size(); ++i) {
+                if (std::find(lines[i].begin(), lines[i].end(), 1) == lines[i].end()) continue;
+                size_t k = 0;
+                while (k < reps.size() && *reps[k] != lines[i]) ++k;
+                if (k == reps.size()) {
+                    reps.push_back(&lines[i]);
+                    g.emplace_back();
+                }
+                g[k].push_back(i);
+            }
+            return g;
+        };
+        const auto key_groups = groups(cols);
+        const auto query_groups = groups(s.matrix);
+        int d = 0;
+        if (key_groups.size() <= query_groups.size()) {
+            for (const auto& g : key_groups) {
+                for (size_t b : g) h.k.push_back({row(s.keys, kv[b]), d, 1.0});
+                for (size_t a = 0; a < qv.size(); ++a)
+                    if (s.matrix[a][g[0]]) h.q.push_back({row(s.queries, qv[a]), d, 1.0});
+                ++d;
+            }
+        } else {
+            for (const auto& g : query_groups) {
+                for (size_t a : g) h.q.push_back({row(s.queries, qv[a]), d, 1.0});
+                for (size_t b = 0; b < kv.size(); ++b)
+                    if (s.matrix[g[0]][b]) h.k.push_back({row(s.keys, kv[b]), d, 1.0});
+                ++d;
+            }
+        }
+        h.q.push_back({m_one, d, bos_logit});
+        h.k.push_back({m_bos, d, 1.0});
+        h.dims = d + 1;
+        return h;
+    }
+
+    void map(int n) {
+        const Node& nd = node(n);
+        const int x = nd.inputs[0];
+        MlpBlock mlp;
+        mlp.node = n;
+        const auto& xs = info(x).values;
+        if (node(x).encoding == Encoding::numerical) {
+            double a = 0, c = 0;
+            if (nd.encoding == Encoding::numerical && fit_affine1(nd, a, c)) {
+                linear(mlp, {{row(x), a}}, c, n);
+            } else {
+                std::vector<double> pts;
+                std::vector<Sparse> F;
+                for (const auto& v : xs) {
+                    pts.push_back(v.to_double());
+                    Value r;
+                    try {
+                        r = nd.fn(v);
+                    } catch (const ValueError&) {
+                    }
+                    F.push_back(encode(n, r));
+                }
+                discretise(mlp, row(x), pts, F, n);
+            }
+        } else {
+            // A lookup table: one hidden unit per output, reading every input value that maps to it.
+            std::vector<std::pair<Sparse, Sparse>> by_output;  // (out, in)
+            for (const auto& v : xs) {
+                Value r;
+                try {
+                    r = nd.fn(v);
+                } catch (const ValueError&) {
+                    continue;
+                }
+                const Sparse out = encode(n, r);
+                if (out.empty()) continue;
+                auto it =
+                    std::find_if(by_output.begin(), by_output.end(), [&](const auto& p) { return p.first == out; });
+                if (it == by_output.end()) {
+                    by_output.emplace_back(out, Sparse{});
+                    it = by_output.end() - 1;
+                }
+                it->second[row(x, v)] = 1.0;
+            }
+            for (auto& [out, in] : by_output) mlp.units.push_back(Unit{in, 0.0, out});
+        }
+        m_mlps.push_back(std::move(mlp));
+    }
+
+    void sequence_map(int n) {
+        const Node& nd = node(n);
+        const int x = nd.inputs[0], y = nd.inputs[1];
+        MlpBlock mlp;
+        mlp.node = n;
+        if (node(x).encoding == Encoding::numerical) {
+            double a = 0, b = 0, c = 0;
+            fit_affine2(nd, a, b, c);  // checked in check()
+            linear(mlp, {{row(x), a}, {row(y), b}}, c, n);
+            m_mlps.push_back(std::move(mlp));
+            return;
+        }
+        const auto& xs = info(x).values;
+        const auto& ys = info(y).values;
+        std::vector<std::vector<Sparse>> out(xs.size(), std::vector<Sparse>(ys.size()));
+        for (size_t i = 0; i < xs.size(); ++i)
+            for (size_t j = 0; j < ys.size(); ++j) {
+                Value r;
+                try {
+                    r = nd.fn(xs[i], ys[j]);
+                } catch (const ValueError&) {
+                }
+                out[i][j] = encode(n, r);
+            }
+        // One hidden unit per (value of one input, output): relu(x_a + sum of y_b giving that output - 1).
+        const auto units = [&](bool by_x) {
+            std::vector<Unit> u;
+            const size_t outer = by_x ? xs.size() : ys.size(), inner = by_x ? ys.size() : xs.size();
+            for (size_t i = 0; i < outer; ++i) {
+                std::vector<Unit> mine;
+                for (size_t j = 0; j < inner; ++j) {
+                    const Sparse& o = by_x ? out[i][j] : out[j][i];
+                    if (o.empty()) continue;
+                    auto it = std::find_if(mine.begin(), mine.end(), [&](const Unit& m) { return m.out == o; });
+                    if (it == mine.end()) {
+                        Unit unit;
+                        unit.out = o;
+                        unit.bias = -1.0;
+                        unit.in[by_x ? row(x, xs[i]) : row(y, ys[i])] = 1.0;
+                        mine.push_back(unit);
+                        it = mine.end() - 1;
+                    }
+                    it->in[by_x ? row(y, ys[j]) : row(x, xs[j])] = 1.0;
+                }
+                u.insert(u.end(), mine.begin(), mine.end());
+            }
+            return u;
+        };
+        auto ux = units(true), uy = units(false);
+        mlp.units = ux.size() <= uy.size() ? std::move(ux) : std::move(uy);
+        m_mlps.push_back(std::move(mlp));
+    }
+
+    // out = sum of w * x over `terms` + c, exactly: relu(x) - relu(-x) = x, and the constant from
+    // `one` gated off at BOS (relu(one - 2 BOS)).
+    void linear(MlpBlock& mlp, const std::vector<std::pair<int, double>>& terms, double c, int n) const {
+        for (const auto& [r, w] : terms) {
+            if (w == 0.0) continue;
+            mlp.units.push_back(Unit{{{r, 1.0}}, 0.0, {{row(n), w}}});
+            mlp.units.push_back(Unit{{{r, -1.0}}, 0.0, {{row(n), -w}}});
+        }
+        if (c != 0.0) mlp.units.push_back(Unit{{{m_one, 1.0}, {m_bos, -2.0}}, 0.0, {{row(n), c}}});
+    }
+
+    // A piecewise-constant MLP: out(x) = F[k] for x near xs[k] (xs ascending). Steps sit halfway
+    // between neighbours whose outputs differ and rise over half the gap; the output is anchored
+    // at the point with the smallest output, so that output is exact (steps on either side are
+    // exactly 0 there). Every unit is switched off at BOS.
+    void discretise(MlpBlock& mlp, int x, const std::vector<double>& xs, const std::vector<Sparse>& F, int n) const {
+        if (xs.empty()) return;
+        size_t anchor = 0;
+        double best = -1;
+        for (size_t k = 0; k < F.size(); ++k) {
+            double l1 = 0;
+            for (const auto& [r, w] : F[k]) l1 += std::fabs(w);
+            if (best < 0 || l1 < best) {
+                best = l1;
+                anchor = k;
+            }
+        }
+        if (!F[anchor].empty()) mlp.units.push_back(Unit{{{m_one, 1.0}, {m_bos, -2.0}}, 0.0, F[anchor]});
+        for (size_t i = 0; i + 1 < xs.size(); ++i) {
+            if (F[i] == F[i + 1]) continue;
+            const double gap = xs[i + 1] - xs[i];
+            if (gap < kMinGap * std::max(1.0, std::fabs(xs[i])))
+                fail(node(n).origin, "the values " + format_double(xs[i]) + " and " + format_double(xs[i + 1]) +
+                                         " of the numerical input are too close for the compiled MLP of " + quoted(n) +
+                                         " to tell apart");
+            const double t = 0.5 * (xs[i] + xs[i + 1]);
+            const double L = 2.0 / gap;                       // 0 -> 1 over [t - gap/4, t + gap/4]
+            const double M = L * (1.0 + std::fabs(t)) + 1.5;  // at BOS the input is within [-1, 1]
+            const bool up = i >= anchor;
+            Sparse diff;  // up: F[i+1] - F[i]; down: F[i] - F[i+1]
+            for (const auto& [r, w] : F[i + 1]) diff[r] += up ? w : -w;
+            for (const auto& [r, w] : F[i]) diff[r] += up ? -w : w;
+            Sparse neg;
+            for (const auto& [r, w] : diff) neg[r] = -w;
+            const double s = up ? L : -L;
+            mlp.units.push_back(Unit{{{x, s}, {m_bos, -M}}, -s * t + 0.5, diff});
+            mlp.units.push_back(Unit{{{x, s}, {m_bos, -M}}, -s * t - 0.5, neg});
+        }
+    }
+
+    // Zeroes a categorical aggregate's mixtures (several different selected values) so that
+    // later s-ops see none, as the evaluator does: x_v -> step(x_v) around 1 - 1/(2 max_len).
+    void cleanup(int n) {
+        MlpBlock mlp;
+        mlp.node = n;
+        const double len = m_prog.max_len;
+        const double L = 2.0 * len, t = 1.0 - 1.0 / (2.0 * len);
+        for (const auto& v : info(n).values) {
+            const int r = row(n, v);
+            mlp.units.push_back(Unit{{{r, L}}, -L * t + 0.5, {{r, 1.0}}});
+            mlp.units.push_back(Unit{{{r, L}}, -L * t - 0.5, {{r, -1.0}}});
+            mlp.units.push_back(Unit{{{r, 1.0}}, 0.0, {{r, -1.0}}});
+        }
+        m_mlps.push_back(std::move(mlp));
+    }
+
+    // --- layers ---
+
+    void allocate() {
+        std::vector<int> ready(m_prog.nodes.size(), -1);
+        const auto next = [](int after, int parity) {
+            int s = after + 1;
+            if ((s & 1) != parity) ++s;
+            return s;
+        };
+        m_head_sub.assign(m_heads.size(), -1);
+        m_mlp_sub.assign(m_mlps.size(), -1);
+        for (int n : m_live) {
+            const Node& nd = node(n);
+            int start = -1;
+            for (int in : nd.inputs) start = std::max(start, ready[static_cast<size_t>(in)]);
+            if (nd.selector >= 0) {
+                const SelectorInfo& s = m_info.selector(nd.selector);
+                start = std::max({start, ready[static_cast<size_t>(s.keys)], ready[static_cast<size_t>(s.queries)]});
+            }
+            int r = start;
+            for (size_t h = 0; h < m_heads.size(); ++h)
+                if (m_heads[h].node == n) r = m_head_sub[h] = next(start, 0);
+            for (size_t m = 0; m < m_mlps.size(); ++m)
+                if (m_mlps[m].node == n) r = m_mlp_sub[m] = next(r, 1);
+            ready[static_cast<size_t>(n)] = r;
+        }
+    }
+
+    Model assemble() const {
+        int max_sub = -1;
+        for (int s : m_head_sub) max_sub = std::max(max_sub, s);
+        for (int s : m_mlp_sub) max_sub = std::max(max_sub, s);
+        const int n_layers = max_sub < 0 ? 0 : max_sub / 2 + 1;
+        std::vector<std::vector<size_t>> heads(static_cast<size_t>(n_layers)), mlps(static_cast<size_t>(n_layers));
+        for (size_t h = 0; h < m_heads.size(); ++h) heads[static_cast<size_t>(m_head_sub[h] / 2)].push_back(h);
+        for (size_t m = 0; m < m_mlps.size(); ++m) mlps[static_cast<size_t>(m_mlp_sub[m] / 2)].push_back(m);
+
+        const Node& out = m_prog.output_node();
+        const bool numerical = out.encoding == Encoding::numerical;
+        ModelConfig c;
+        c.n_layers = n_layers;
+        c.n_heads = 1;
+        c.d_head = 1;
+        c.d_mlp = 0;
+        for (const auto& l : heads) c.n_heads = std::max(c.n_heads, static_cast<int>(l.size()));
+        for (const auto& h : m_heads) c.d_head = std::max(c.d_head, h.dims);
+        for (const auto& l : mlps) {
+            int units = 0;
+            for (size_t m : l) units += static_cast<int>(m_mlps[m].units.size());
+            c.d_mlp = std::max(c.d_mlp, units);
+        }
+        c.d_model = static_cast<int>(m_labels.size());
+        c.d_vocab = static_cast<int>(m_prog.vocab.size()) + 1;
+        c.d_vocab_out = numerical ? 1 : static_cast<int>(info(m_prog.output).values.size());
+        if (c.d_vocab_out == 0) fail(out.origin, "the output " + quoted(m_prog.output) + " has no possible value");
+        c.n_ctx = m_prog.max_len + 1;
+        c.positional_embedding_type = PositionalEmbedding::standard;
+        c.normalization_type = Normalization::none;
+        c.attn_scale = 0.0;  // the forward pass divides by sqrt(d_head); W_Q multiplies it back
+        c.causal = m_prog.causal;
+        c.act_fn = "relu";
+        c.origin = "compiled";
+        c.bos_token = 0;
+        const double parameters =
+            static_cast<double>(c.n_layers) * (4.0 * c.n_heads * c.d_model * c.d_head + 2.0 * c.d_model * c.d_mlp) +
+            static_cast<double>(c.d_model) * (c.d_vocab + c.n_ctx + c.d_vocab_out);
+        if (parameters > kMaxParameters)
+            throw Error(m_prog.filename + ": the compiled model would have " + format_double(parameters) +
+                        " parameters (d_model " + std::to_string(c.d_model) + ", d_mlp " + std::to_string(c.d_mlp) +
+                        ", d_head " + std::to_string(c.d_head) + "), more than the compiler's limit of " +
+                        format_double(kMaxParameters));
+        Model m = Model::zeros(c);
+
+        // Embeddings: `one` everywhere, the token's direction, RASP index p - 1 at position p.
+        m.vocab = {kBos};
+        m.W_E(0, m_one) = 1.0f;
+        m.W_E(0, m_bos) = 1.0f;
+        for (size_t t = 0; t < m_prog.vocab.size(); ++t) {
+            m.vocab.push_back(m_prog.vocab[t].to_string());
+            m.W_E(static_cast<Eigen::Index>(t + 1), m_one) = 1.0f;
+            m.W_E(static_cast<Eigen::Index>(t + 1), row(kTokensNode, m_prog.vocab[t])) = 1.0f;
+        }
+        if (m_base[kIndicesNode] >= 0)
+            for (int p = 1; p <= m_prog.max_len; ++p) m.W_pos(p, row(kIndicesNode, Value::integer(p - 1))) = 1.0f;
+
+        const double q_scale = softmax_temperature(m_prog.max_len) * std::sqrt(static_cast<double>(c.d_head));
+        for (int l = 0; l < n_layers; ++l) {
+            Block& b = m.blocks[static_cast<size_t>(l)];
+            const auto& hl = heads[static_cast<size_t>(l)];
+            for (size_t i = 0; i < hl.size(); ++i) {
+                const HeadBlock& h = m_heads[hl[i]];
+                for (const auto& e : h.q) b.attn.W_Q[i](e.row, e.col) += static_cast<float>(e.value * q_scale);
+                for (const auto& e : h.k) b.attn.W_K[i](e.row, e.col) += static_cast<float>(e.value);
+                for (const auto& e : h.v) b.attn.W_V[i](e.row, e.col) += static_cast<float>(e.value);
+                for (const auto& e : h.o) b.attn.W_O[i](e.row, e.col) += static_cast<float>(e.value);
+            }
+            int u = 0;
+            for (size_t mi : mlps[static_cast<size_t>(l)])
+                for (const Unit& unit : m_mlps[mi].units) {
+                    for (const auto& [r, w] : unit.in) b.mlp.W_in(r, u) += static_cast<float>(w);
+                    b.mlp.b_in(u) = static_cast<float>(unit.bias);
+                    for (const auto& [r, w] : unit.out) b.mlp.W_out(u, r) += static_cast<float>(w);
+                    ++u;
+                }
+        }
+
+        if (numerical) {
+            m.vocab_out = {out.name};
+            m.W_U(row(m_prog.output), 0) = 1.0f;
+        } else {
+            // logit = x_v - (1 - 1/(2 max_len)): > 0 for a value that is there (x_v ~ 1), < 0 for
+            // none (x = 0) and for a mixture of different values (x_v <= 1 - 1/max_len).
+            m.vocab_out.clear();
+            const auto& vals = info(m_prog.output).values;
+            for (size_t i = 0; i < vals.size(); ++i) {
+                m.vocab_out.push_back(vals[i].to_string());
+                m.W_U(row(m_prog.output, vals[i]), static_cast<Eigen::Index>(i)) = 1.0f;
+            }
+            m.b_U.setConstant(static_cast<float>(-(1.0 - 1.0 / (2.0 * m_prog.max_len))));
+        }
+        m.residual_labels = m_labels;
+        m.program_source = m_prog.source;
+        m.output_sop = out.name;
+        m.output_encoding = to_string(out.encoding);
+        m.validate();
+        return m;
+    }
+};
+
+}  // namespace
+
+Model compile(const Program& program, const CompileOptions& options) {
+    return Compiler(program, options).run();
+}
+
+}  // namespace circuits::rasp

@@ -1,0 +1,245 @@
+// write_report: gathers results, model and probe into a ReportContext and writes the pages atomically.
+#include "reports/report.hpp"
+
+#include "lib/error.hpp"
+#include "lib/forward.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/model_io.hpp"
+#include "reports/html.hpp"
+#include "reports/report_context.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+namespace circuits::reports {
+
+namespace fs = std::filesystem;
+
+bool HeadClass::contains(int layer, int head) const {
+    return std::find(heads.begin(), heads.end(), std::make_pair(layer, head)) != heads.end();
+}
+
+std::string ReportContext::token(std::int64_t index) const {
+    if (model && index >= 0 && index < static_cast<std::int64_t>(model->vocab.size()))
+        return model->vocab[static_cast<size_t>(index)];
+    return index >= 0 && !model ? std::to_string(index) : "#" + std::to_string(index);
+}
+
+std::string ReportContext::token_out(std::int64_t index) const {
+    if (model && index >= 0 && index < static_cast<std::int64_t>(model->vocab_out.size()))
+        return model->vocab_out[static_cast<size_t>(index)];
+    return index >= 0 && !model ? std::to_string(index) : "#" + std::to_string(index);
+}
+
+std::optional<double> ReportContext::score(const std::string& key, int layer, int head) const {
+    for (const auto& s : scores)
+        if (s.info.key == key) return s.values(layer, head);
+    return std::nullopt;
+}
+
+std::string head_name(int layer, int head) { return "L" + std::to_string(layer) + "H" + std::to_string(head); }
+
+std::string head_page_name(int layer, int head) { return head_name(layer, head) + ".html"; }
+
+std::string default_report_dir(const std::string& results_path) {
+    fs::path p(results_path);
+    p.replace_extension();
+    return p.string() + "-report";
+}
+
+namespace {
+
+// The model file: the override, else model_path as written (relative to the working directory), else
+// relative to the results file's folder. "" when none exists.
+std::string locate_model(const std::string& results_path, const std::string& named) {
+    if (named.empty()) return "";
+    if (fs::exists(named)) return named;
+    const fs::path beside = fs::path(results_path).parent_path() / named;
+    if (fs::path(named).is_relative() && fs::exists(beside)) return beside.string();
+    return "";
+}
+
+std::vector<HeadClass> read_classes(const ResultsReader& r) {
+    std::vector<HeadClass> out = {
+        {"prev_token", "previous-token", "/induction/is_prev_token_head", "", false, {}},
+        {"induction", "induction", "/induction/is_induction_head", "", false, {}},
+        {"copying", "copying", "/induction/is_copying_head", "", false, {}},
+    };
+    for (auto& c : out) {
+        const auto grid = r.head_grid(c.dataset);
+        if (!grid) continue;
+        c.present = true;
+        const auto slash = c.dataset.rfind('/');
+        if (auto rule = r.attr_text("/induction", c.dataset.substr(slash + 1) + "_rule")) c.rule = *rule;
+        for (int l = 0; l < grid->rows(); ++l)
+            for (int h = 0; h < grid->cols(); ++h)
+                if ((*grid)(l, h) != 0.0f) c.heads.emplace_back(l, h);
+    }
+    return out;
+}
+
+// A short repeated random sequence: BOS (when the model has one), n distinct tokens, the same n again,
+// so previous-token and induction heads show their pattern.
+std::optional<Probe> make_probe(const Model& m, const ReportOptions& o, std::vector<std::string>& notes) {
+    const int bos = m.cfg.bos_token;
+    std::vector<int> candidates;
+    for (int t = 0; t < m.cfg.d_vocab; ++t)
+        if (t != bos) candidates.push_back(t);
+    const int room = (m.cfg.n_ctx - (bos >= 0 ? 1 : 0)) / 2;
+    const int n = std::min({o.probe_length, static_cast<int>(candidates.size()), room});
+    if (n < 1) {
+        notes.push_back("probe attention left out: the model has no room for a repeated sequence (n_ctx = " +
+                        std::to_string(m.cfg.n_ctx) + ")");
+        return std::nullopt;
+    }
+    std::mt19937 rng(static_cast<std::mt19937::result_type>(o.probe_seed));
+    std::shuffle(candidates.begin(), candidates.end(), rng);
+    Probe p;
+    if (bos >= 0) p.tokens.push_back(bos);
+    for (int rep = 0; rep < 2; ++rep) p.tokens.insert(p.tokens.end(), candidates.begin(), candidates.begin() + n);
+    p.patterns = forward(m, p.tokens).patterns;
+    return p;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    f.close();
+    if (!f) throw Error(path.string() + ": cannot write file");
+}
+
+}  // namespace
+
+ReportSummary write_report(const std::string& results_path, const std::string& out_dir, const ReportOptions& options) {
+    if (options.max_token_rows < 1 || options.max_top_k < 1 || options.probe_length < 1 || options.partners < 1)
+        throw UsageError("report options: max_token_rows, max_top_k, probe_length and partners must be positive");
+    ResultsReader results(results_path);
+    ReportContext ctx{results, options, std::nullopt, "", 0, 0, {}, {}, {}, std::nullopt, {}, {}};
+
+    const std::string named = options.model_path.empty() ? results.root_string("model_path") : options.model_path;
+    ctx.model_path = named;
+    const std::string found = locate_model(results_path, named);
+    if (!options.model_path.empty() && found.empty()) throw Error(options.model_path + ": no such file");
+    if (!found.empty()) {
+        try {
+            ctx.model = load_model(found);
+            ctx.model_path = found;
+        } catch (const Error& e) {
+            if (!options.model_path.empty()) throw;
+            ctx.notes.push_back(std::string("model file could not be read (") + e.what() +
+                                "): config, token strings, probe attention and training curves left out");
+        }
+    } else {
+        ctx.notes.push_back(named.empty() ? "the results file names no model file (root attribute model_path): "
+                                            "config, token strings, probe attention and training curves left out"
+                                          : "model file '" + named + "' not found: config, token strings, probe "
+                                            "attention and training curves left out");
+    }
+    if (ctx.model) {
+        try {
+            results.set_shape(ctx.model->cfg.n_layers, ctx.model->cfg.n_heads);
+        } catch (const Error& e) {
+            throw Error(std::string(e.what()) + "; the model file " + ctx.model_path +
+                        " does not match the results (pass --model?)");
+        }
+    }
+    ctx.n_layers = results.n_layers();
+    ctx.n_heads = results.n_heads();
+    if (ctx.n_layers <= 0 || ctx.n_heads <= 0)
+        ctx.notes.push_back("no per-head results and no model: no head pages");
+
+    ctx.scores = results.head_scores();
+    ctx.classes = read_classes(results);
+    for (const char* kind : {"q", "k", "v"})
+        if (auto c = results.composition(kind)) ctx.compositions.push_back(std::move(*c));
+    if (ctx.model) {
+        ctx.probe = make_probe(*ctx.model, options, ctx.notes);
+        // Training curves live in HDF5 model files only (not safetensors).
+        try {
+            const H5Reader model_file(ctx.model_path);
+            if (model_file.exists("/training") && model_file.is_group("/training"))
+                ctx.training = training_charts(model_file, ctx.n_layers, ctx.n_heads);
+        } catch (const Error& e) {
+            if (ctx.model_path.size() < 12 || ctx.model_path.compare(ctx.model_path.size() - 12, 12, ".safetensors") != 0)
+                ctx.notes.push_back(std::string("training curves left out: ") + e.what());
+        }
+    }
+
+    // Build beside the target, rename into place.
+    AtomicOutput output(out_dir);
+    const fs::path tmp(output.temp_path());
+    std::error_code ec;
+    fs::create_directories(tmp / "heads", ec);
+    if (ec) throw Error(out_dir + ": cannot create the report folder: " + ec.message());
+    write_text(tmp / "index.html", render_index(ctx));
+    write_text(tmp / "summary.md", render_summary(ctx));
+    ReportSummary summary;
+    for (int l = 0; l < ctx.n_layers; ++l)
+        for (int h = 0; h < ctx.n_heads; ++h) {
+            write_text(tmp / "heads" / head_page_name(l, h), render_head_page(ctx, l, h));
+            ++summary.head_pages;
+        }
+    output.commit();
+    summary.out_dir = out_dir;
+    summary.model_path = ctx.model ? ctx.model_path : "";
+    summary.notes = ctx.notes;
+    return summary;
+}
+
+std::string value_span(double v) { return "<span class=\"val\">" + escape_html(format_number(v)) + "</span>"; }
+
+std::vector<int> rows_to_show(const TopTable& t, int max_rows) {
+    std::vector<int> rows(static_cast<size_t>(t.rows));
+    for (int r = 0; r < t.rows; ++r) rows[static_cast<size_t>(r)] = r;
+    if (t.rows <= max_rows || t.k == 0) return rows;
+    auto key = [&](int r) {
+        const double v = t.value(r, 0);
+        return std::isfinite(v) ? v : -INFINITY;
+    };
+    std::stable_sort(rows.begin(), rows.end(), [&](int a, int b) { return key(a) > key(b); });
+    rows.resize(static_cast<size_t>(max_rows));
+    return rows;
+}
+
+// A top-k table; `output_vocab`: the listed tokens index vocab_out (OV) rather than vocab (QK).
+std::string top_table_html(const ReportContext& ctx, const TopTable& t, bool output_vocab, const std::string& id,
+                           const std::string& row_title) {
+    const int k = std::min(t.k, ctx.options.max_top_k);
+    const auto rows = rows_to_show(t, ctx.options.max_token_rows);
+    std::string out;
+    if (static_cast<int>(rows.size()) < t.rows)
+        out += "<p>Showing " + std::to_string(rows.size()) + " of " + std::to_string(t.rows) + " " + row_title +
+               "s: those with the largest top-1 value.</p>\n";
+    if (k < t.k) out += "<p>First " + std::to_string(k) + " of " + std::to_string(t.k) + " columns.</p>\n";
+    out += "<div class=\"scroll\"><table id=\"" + id + "\">\n<thead><tr><th>" + escape_html(row_title) + "</th>";
+    for (int j = 0; j < k; ++j) out += "<th>" + std::to_string(j + 1) + "</th>";
+    out += "</tr></thead>\n<tbody>\n";
+    for (int r : rows) {
+        out += "<tr id=\"" + id + "-" + std::to_string(r) + "\"><th>" + token_html(ctx.token(r)) + "</th>";
+        for (int j = 0; j < k; ++j) {
+            const auto tok = t.token(r, j);
+            if (tok < 0) {
+                out += "<td></td>";
+                continue;
+            }
+            out += "<td>" + token_html(output_vocab ? ctx.token_out(tok) : ctx.token(tok)) + value_span(t.value(r, j)) +
+                   "</td>";
+        }
+        out += "</tr>\n";
+    }
+    return out + "</tbody>\n</table></div>\n";
+}
+
+std::string token_html(const std::string& token) {
+    const std::string shown = display_token(token);
+    const std::string cut = truncate_utf8(shown, 32);
+    std::string out = "<span class=\"tok\"";
+    if (cut != shown) out += " title=\"" + escape_html(shown) + "\"";
+    return out + ">" + escape_html(cut) + "</span>";
+}
+
+}  // namespace circuits::reports

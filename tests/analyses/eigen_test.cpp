@@ -1,0 +1,176 @@
+// Tests of the eigen pass: planted copying heads, agreement with dense spectra on random models,
+// the Spectra path, undefined OV spectra, and the written group's shapes.
+#include "analyses/eigen.hpp"
+
+#include "lib/hdf5.hpp"
+#include "tests/analyses/hand_built.hpp"
+#include "tests/test_util.hpp"
+
+#include <Eigen/Eigenvalues>
+
+#include <algorithm>
+#include <cmath>
+
+namespace circuits::analyses {
+namespace {
+
+constexpr double kRelTol = 1e-5;
+constexpr double kCopyTol = 1e-6;  // copying of exactly built heads
+
+// Eigenvalues of a dense matrix by decreasing modulus (as the pass sorts them).
+Eigen::VectorXcd dense_eigenvalues(const Matrix& M) {
+    Eigen::VectorXcd v = Eigen::EigenSolver<Eigen::MatrixXd>(M.cast<double>()).eigenvalues();
+    std::vector<std::complex<double>> s(v.data(), v.data() + v.size());
+    std::sort(s.begin(), s.end(), [](auto a, auto b) {
+        if (std::abs(a) != std::abs(b)) return std::abs(a) > std::abs(b);
+        if (a.real() != b.real()) return a.real() > b.real();
+        return a.imag() > b.imag();
+    });
+    for (Eigen::Index i = 0; i < v.size(); ++i) v[i] = s[size_t(i)];
+    return v;
+}
+
+double copying(const Eigen::VectorXcd& v) {
+    double num = 0, den = 0;
+    for (Eigen::Index i = 0; i < v.size(); ++i) {
+        num += v[i].real();
+        den += std::abs(v[i]);
+    }
+    return num / den;
+}
+
+TEST_CASE("eigen: identity OV copies (+1), negated OV suppresses (-1), a cyclic shift scores 0") {
+    const Model m = test::copying_heads_model(8);
+    const EigenResult r = compute_eigen(m, {});
+    REQUIRE(r.ov_defined);
+    CHECK(entry(r.ov_copying, {0, 0}) == doctest::Approx(1.0).epsilon(kCopyTol));
+    CHECK(entry(r.ov_copying, {0, 1}) == doctest::Approx(-1.0).epsilon(kCopyTol));
+    CHECK(std::abs(entry(r.ov_copying, {0, 2})) < kCopyTol);
+    CHECK(entry(r.qk_copying, {0, 0}) == doctest::Approx(1.0).epsilon(kCopyTol));
+    CHECK(entry(r.qk_copying, {0, 1}) == doctest::Approx(-1.0).epsilon(kCopyTol));
+    CHECK(std::isnan(entry(r.qk_copying, {0, 2})));  // QK = 0: no eigenvalue weight
+    // The shift's eigenvalues are the 8th roots of unity: all of modulus 1.
+    for (int i = 0; i < 8; ++i) {
+        const std::complex<double> z(entry(r.ov_eigenvalues_re, {0, 2, i}), entry(r.ov_eigenvalues_im, {0, 2, i}));
+        CHECK(std::abs(z) == doctest::Approx(1.0).epsilon(kCopyTol));
+    }
+    for (int l = 0; l < 1; ++l)
+        for (int h = 0; h < 3; ++h) CHECK(entry(r.ov_converged, {l, h}) == 1);
+    CHECK(r.direct_copying == doctest::Approx(1.0).epsilon(kCopyTol));  // W_E W_U = I
+}
+
+TEST_CASE("eigen: eigenvalues through the d_head cores match the dense d_vocab circuits") {
+    ModelConfig c = test::small_config(PositionalEmbedding::standard, Normalization::none);
+    c.d_vocab_out = c.d_vocab;
+    c.attn_scale = 3.0;
+    const Model m = test::random_model(c, 31);
+    const EigenResult r = compute_eigen(m, {});
+    REQUIRE(r.ov_defined);
+    REQUIRE(r.ov_eigenvalues_re.dims == std::vector<std::uint64_t>{2, 3, 4});
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) {
+            CAPTURE(l);
+            CAPTURE(h);
+            const auto& a = m.blocks[size_t(l)].attn;
+            const Matrix ov = m.W_E * a.W_V[size_t(h)] * a.W_O[size_t(h)] * m.W_U;  // [d_vocab, d_vocab]
+            const Matrix qk = (m.W_E * a.W_Q[size_t(h)]) * (m.W_E * a.W_K[size_t(h)]).transpose() / 3.0f;
+            const struct {
+                const Matrix& dense;
+                const Array<float>& re;
+                const Array<float>& im;
+                float copy;
+            } cases[] = {{ov, r.ov_eigenvalues_re, r.ov_eigenvalues_im, entry(r.ov_copying, {l, h})},
+                         {qk, r.qk_eigenvalues_re, r.qk_eigenvalues_im, entry(r.qk_copying, {l, h})}};
+            for (const auto& cs : cases) {
+                const Eigen::VectorXcd want = dense_eigenvalues(cs.dense);  // d_head nonzero, the rest ~0
+                const double scale = std::abs(want[0]);
+                for (int i = 0; i < c.d_head; ++i) {
+                    const std::complex<double> got(entry(cs.re, {l, h, i}), entry(cs.im, {l, h, i}));
+                    CHECK(std::abs(got - want[i]) <= kRelTol * scale);
+                }
+                CHECK(cs.copy == doctest::Approx(copying(want)).epsilon(kRelTol));
+            }
+        }
+    // The direct path: W_E W_U [11, 11] has d_model = 12 > 11 eigenvalues of its core; all computed.
+    const Eigen::VectorXcd want = dense_eigenvalues(m.W_E * m.W_U);
+    CHECK_FALSE(r.direct_iterative);
+    REQUIRE(r.direct_eigenvalues_re.dims == std::vector<std::uint64_t>{11});
+    for (int i = 0; i < 11; ++i) {
+        const std::complex<double> got(r.direct_eigenvalues_re.data[size_t(i)],
+                                       r.direct_eigenvalues_im.data[size_t(i)]);
+        CHECK(std::abs(got - want[i]) <= kRelTol * std::abs(want[0]));
+    }
+    CHECK(r.direct_copying == doctest::Approx(copying(want)).epsilon(kRelTol));
+}
+
+TEST_CASE("eigen: cores above dense_max_dim go through Spectra and find the top eigenvalues") {
+    ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
+    c.d_head = 10;
+    c.d_model = 16;
+    c.d_vocab = c.d_vocab_out = 40;
+    const Model m = test::random_model(c, 32);
+    EigenPassOptions o;
+    o.solver.dense_max_dim = 6;
+    o.solver.n_top = 3;
+    const EigenResult r = compute_eigen(m, o);
+    CHECK(r.head_cores_iterative);
+    CHECK(r.direct_iterative);
+    REQUIRE(r.direct_eigenvalues_re.dims == std::vector<std::uint64_t>{3});
+    const EigenResult exact = compute_eigen(m, {});
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) {
+            if (entry(r.ov_converged, {l, h}) != 1) continue;  // a status, reported in the file
+            for (int i = 0; i < 3; ++i) {
+                const double scale = std::hypot(entry(exact.ov_eigenvalues_re, {l, h, 0}),
+                                                entry(exact.ov_eigenvalues_im, {l, h, 0}));
+                CHECK(std::abs(entry(r.ov_eigenvalues_re, {l, h, i}) - entry(exact.ov_eigenvalues_re, {l, h, i})) <=
+                      1e-4 * scale);
+                CHECK(std::abs(std::abs(entry(r.ov_eigenvalues_im, {l, h, i})) -
+                               std::abs(entry(exact.ov_eigenvalues_im, {l, h, i}))) <= 1e-4 * scale);
+            }
+            for (int i = 3; i < c.d_head; ++i) CHECK(std::isnan(entry(r.ov_eigenvalues_re, {l, h, i})));
+        }
+}
+
+TEST_CASE("eigen: a different output vocabulary makes the OV spectrum undefined, QK still computed") {
+    const Model m = test::random_model(test::small_config(PositionalEmbedding::none, Normalization::none), 33);
+    const EigenResult r = compute_eigen(m, {});
+    CHECK_FALSE(r.ov_defined);
+    CHECK(r.ov_undefined_reason.find("d_vocab_out") != std::string::npos);
+    CHECK(std::isnan(entry(r.ov_copying, {0, 0})));
+    CHECK(std::isnan(entry(r.ov_eigenvalues_re, {1, 2, 0})));
+    CHECK(std::isnan(r.direct_copying));
+    CHECK_FALSE(std::isnan(entry(r.qk_copying, {1, 2})));
+
+    // Same sizes but different token strings: undefined as well.
+    ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
+    c.d_vocab_out = c.d_vocab;
+    Model m2 = test::random_model(c, 34);
+    m2.vocab_out[3] = "something else";
+    CHECK_FALSE(compute_eigen(m2, {}).ov_defined);
+}
+
+TEST_CASE("eigen: the written group reads back with the documented names and shapes") {
+    ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
+    c.d_vocab_out = c.d_vocab;
+    const EigenResult r = compute_eigen(test::random_model(c, 35), {});
+    test::TempDir dir;
+    {
+        H5Writer w(dir.file("results.h5"));
+        write(w, r);
+        w.close();
+    }
+    H5Reader in(dir.file("results.h5"));
+    using D = std::vector<std::uint64_t>;
+    for (const char* name : {"ov_eigenvalues_re", "ov_eigenvalues_im", "qk_eigenvalues_re", "qk_eigenvalues_im"})
+        CHECK(in.dims(std::string("eigen/") + name) == D{2, 3, 4});
+    for (const char* name : {"ov_copying", "qk_copying", "ov_converged", "qk_converged"})
+        CHECK(in.dims(std::string("eigen/") + name) == D{2, 3});
+    CHECK(in.dims("eigen/direct_eigenvalues_re") == D{11});
+    CHECK(in.attr_int("eigen", "ov_defined") == 1);
+    CHECK(in.attr_double("eigen", "direct_copying") == doctest::Approx(r.direct_copying));
+    CHECK(in.read_float("eigen/ov_copying").data == r.ov_copying.data);
+}
+
+}  // namespace
+}  // namespace circuits::analyses

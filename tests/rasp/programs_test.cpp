@@ -1,0 +1,100 @@
+// The bundled programs (data/programs): each compiled model agrees with the evaluator on every
+// input up to length 4 and on 200 random inputs, and the bundled compiled models are current.
+#include <filesystem>
+
+#include "lib/model_io.hpp"
+#include "lib/rasp/compiler.hpp"
+#include "lib/rasp/evaluator.hpp"
+#include "lib/rasp/verify.hpp"
+#include "tests/test_util.hpp"
+
+namespace circuits::rasp {
+
+namespace {
+
+const char* const kPrograms[] = {"length",       "reverse",      "hist",  "sort_unique", "sort",           "frac_prevs",
+                                 "pair_balance", "shuffle_dyck", "count", "shift_by",    "detect_pattern", "induction"};
+
+std::string program_path(const std::string& name) {
+    return test::source_dir() + "/data/programs/" + name + ".rasp";
+}
+
+CompileOptions options_for(const std::string& name) {
+    CompileOptions o;
+    o.attention_only = name == "induction";
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("rasp programs: every bundled program compiles to a model that matches the evaluator") {
+    for (const std::string name : kPrograms) {
+        CAPTURE(name);
+        const Program p = load_program(program_path(name));
+        const Model m = compile(p, options_for(name));
+        VerifyOptions vo;
+        vo.random_inputs = 200;
+        vo.exhaustive_length = 4;
+        vo.seed = 1;
+        const VerifyReport report = verify(p, m, vo);
+        int all_short = 0;
+        for (int len = 1, count = 1; len <= 4; ++len) all_short += (count *= static_cast<int>(p.vocab.size()));
+        CHECK(report.exhaustive == all_short);
+        CHECK(report.random == 200);
+        CHECK(report.evaluator_errors == 0);
+        if (report.mismatch)
+            FAIL_CHECK("'" << join_values(report.mismatch->input) << "' position " << report.mismatch->position
+                           << ": evaluator " << report.mismatch->expected << ", compiled " << report.mismatch->got);
+    }
+}
+
+TEST_CASE("rasp programs: the bundled compiled models are what scripts/compile_programs.sh makes now") {
+    for (const std::string name : kPrograms) {
+        CAPTURE(name);
+        const std::string file = test::source_dir() + "/data/models/compiled/" + name + ".h5";
+        REQUIRE(std::filesystem::exists(file));
+        const Model bundled = read_model_h5(file);
+        const Model fresh = compile(load_program(program_path(name)), options_for(name));
+        CHECK(bundled.residual_labels == fresh.residual_labels);
+        CHECK(bundled.cfg.n_layers == fresh.cfg.n_layers);
+        CHECK(bundled.cfg.d_mlp == fresh.cfg.d_mlp);
+        CHECK(bundled.output_sop == fresh.output_sop);
+        CHECK(bundled.output_encoding == fresh.output_encoding);
+        CHECK(bundled.program_source == fresh.program_source);
+        if (bundled.cfg.n_layers != fresh.cfg.n_layers || bundled.cfg.d_head != fresh.cfg.d_head) continue;
+        for (int l = 0; l < fresh.cfg.n_layers; ++l)
+            for (int h = 0; h < fresh.cfg.n_heads; ++h) {
+                const auto ul = static_cast<size_t>(l), uh = static_cast<size_t>(h);
+                test::check_near(bundled.blocks[ul].attn.W_Q[uh], fresh.blocks[ul].attn.W_Q[uh], 0.0, name + " W_Q");
+                test::check_near(bundled.blocks[ul].attn.W_O[uh], fresh.blocks[ul].attn.W_O[uh], 0.0, name + " W_O");
+            }
+    }
+}
+
+TEST_CASE("rasp programs: the examples table of RASP.md on the bundled programs") {
+    const auto eval = [](const std::string& name, const std::vector<std::string>& in) {
+        const Program p = load_program(program_path(name));
+        return join_values(evaluate(p, tokens_from_strings(p, in)));
+    };
+    CHECK(eval("length", {"a", "b", "c"}) == "3 3 3");
+    CHECK(eval("reverse", {"a", "b", "c", "d"}) == "d c b a");
+    CHECK(eval("hist", {"a", "b", "a", "c"}) == "2 1 2 1");
+    CHECK(eval("sort_unique", {"2", "4", "3", "1"}) == "1 2 3 4");
+    CHECK(eval("frac_prevs", {"x", "a", "x", "b", "x"}) == "1 0.5 0.6666666666666666 0.5 0.6");
+    CHECK(eval("shift_by", {"a", "b", "c", "d"}) == "none a b c");
+    CHECK(eval("sort", {"2", "4", "1", "2"}) == "1 2 2 4");
+    CHECK(eval("shuffle_dyck", {"(", "{", ")", "}"}) == "true true true true");
+    CHECK(eval("shuffle_dyck", {"(", ")", "}", "{"}) == "false false false false");
+    CHECK(eval("detect_pattern", {"a", "b", "c", "a", "b", "c"}) == "none none true false false true");
+    CHECK(eval("induction", {"a", "b", "c", "a"}) == "none none none b");
+}
+
+TEST_CASE("rasp programs: induction is two attention layers and no MLP") {
+    const Model m = read_model_h5(test::source_dir() + "/data/models/compiled/induction.h5");
+    CHECK(m.cfg.n_layers == 2);
+    CHECK(m.cfg.d_mlp == 0);
+    CHECK(m.cfg.n_heads == 1);
+    CHECK(m.cfg.causal);
+}
+
+}  // namespace circuits::rasp
