@@ -10,10 +10,10 @@
 
 namespace circuits::train {
 
-InductionTask::InductionTask(const std::string& spec, const TaskOptions& o) : m_max_len(o.max_len) {
+InductionTask::InductionTask(const std::string& spec, const TaskOptions& o) : m_max_len(o.max_len > 0 ? o.max_len : 8) {
     m_spec = spec;
     std::vector<std::string> tokens = o.vocab;
-    if (tokens.empty()) tokens = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    if (tokens.empty()) tokens = {"a", "b", "c", "d"};  // data/programs/induction.rasp
     if (tokens.size() < 2) throw UsageError("induction: the vocabulary needs at least 2 tokens");
     if (m_max_len < 4) throw UsageError("induction: --max-len must be at least 4, got " + std::to_string(m_max_len));
     if (!o.bos.empty()) {

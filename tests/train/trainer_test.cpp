@@ -54,7 +54,7 @@ TEST_CASE("train: the model is a trained model with the task's vocabularies; che
     const Model& m = r.model;
     CHECK(m.cfg.origin == "trained");
     CHECK(m.cfg.bos_token == 0);
-    CHECK(m.cfg.n_ctx == 17);
+    CHECK(m.cfg.n_ctx == 9);  // BOS + max_len 8, the compiled induction program's
     CHECK(m.vocab == task->vocab());
     CHECK(m.vocab_out == task->vocab_out());
     m.validate();
