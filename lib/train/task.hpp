@@ -79,7 +79,8 @@ protected:
 };
 
 // The task named by `spec`: induction, bigram, scan-snap or program:FILE.rasp. Random structure
-// (the bigram chain) is drawn from `seed`. Throws UsageError for an unknown task or bad options.
+// (the bigram chain) is drawn from `seed`. Throws UsageError for an unknown task or bad options,
+// Error naming the file for a program that cannot be read or has a numerical output.
 std::unique_ptr<Task> make_task(const std::string& spec, const TaskOptions& options, std::uint64_t seed);
 
 }  // namespace circuits::train
