@@ -1,13 +1,13 @@
 // Sampling of the program task: uniform inputs, targets from the RASP evaluator.
 #include "lib/train/program_task.hpp"
 
+#include <set>
+
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/rasp/analysis.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/train/rng.hpp"
-
-#include <set>
 
 namespace circuits::train {
 
@@ -92,7 +92,8 @@ Example ProgramTask::sample(Rng& rng) const {
         }
         return e;
     }
-    throw Error(m_program.filename + ": the evaluator failed on " + std::to_string(kMaxDraws) + " random inputs in a row");
+    throw Error(m_program.filename + ": the evaluator failed on " + std::to_string(kMaxDraws) +
+                " random inputs in a row");
 }
 
 void ProgramTask::write_description(H5Writer& w, const std::string& group) const {

@@ -1,4 +1,7 @@
 // The outcomes the papers predict, checked on the bundled trained models and on short runs.
+#include <Eigen/Eigenvalues>
+#include <cmath>
+
 #include "analyses/composition.hpp"
 #include "analyses/induction.hpp"
 #include "lib/forward.hpp"
@@ -6,16 +9,12 @@
 #include "lib/model_io.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/train/bigram_task.hpp"
-#include "lib/train/program_task.hpp"
 #include "lib/train/dynamics.hpp"
+#include "lib/train/program_task.hpp"
 #include "lib/train/rng.hpp"
 #include "lib/train/trainer.hpp"
 #include "lib/train/training_file.hpp"
 #include "tests/test_util.hpp"
-
-#include <Eigen/Eigenvalues>
-
-#include <cmath>
 
 namespace circuits::train {
 namespace {
@@ -24,10 +23,12 @@ constexpr double kInductionThreshold = 0.4;  // MATH.md: induction score >= 0.4 
 constexpr double kLowRepeatLoss = 0.5;       // nats; ln 4 = 1.39 is guessing among the 4 tokens
 constexpr double kRepeatLossGap = 0.5;       // induction-1l must be at least this much worse
 constexpr double kBigramCorrelation = 0.95;
-constexpr double kProgramAccuracy = 0.95;    // trained program counterpart vs the evaluator
-constexpr int kCompositionSamples = 20;      // baseline draws: the z-score is monotone in the raw score
+constexpr double kProgramAccuracy = 0.95;  // trained program counterpart vs the evaluator
+constexpr int kCompositionSamples = 20;    // baseline draws: the z-score is monotone in the raw score
 
-std::string trained(const std::string& name) { return test::source_dir() + "/data/models/trained/" + name; }
+std::string trained(const std::string& name) {
+    return test::source_dir() + "/data/models/trained/" + name;
+}
 
 // The induction task a bundled model was trained on, rebuilt from the model's vocabulary.
 std::unique_ptr<Task> induction_task_of(const Model& m) {
@@ -57,7 +58,8 @@ double ov_copying(const Model& m, int l, int h) {
         REQUIRE(t >= 0);
         E.row(j) = m.W_E.row(t);
     }
-    const Matrix core = (a.W_O[static_cast<size_t>(h)] * m.W_U) * (E * a.W_V[static_cast<size_t>(h)]);  // [d_head, d_head]
+    const Matrix core =
+        (a.W_O[static_cast<size_t>(h)] * m.W_U) * (E * a.W_V[static_cast<size_t>(h)]);  // [d_head, d_head]
     const Eigen::EigenSolver<Eigen::MatrixXd> es(core.cast<double>());
     const auto ev = es.eigenvalues();
     return ev.real().sum() / ev.cwiseAbs().sum();
@@ -83,7 +85,9 @@ double row_centred_correlation(Eigen::MatrixXd a, Eigen::MatrixXd b) {
     return (a.array() * b.array()).sum() / std::sqrt(a.squaredNorm() * b.squaredNorm());
 }
 
-TEST_CASE("induction-2l: low loss on the repeated half, an induction head in layer 1 K-composing with a previous-token head") {
+TEST_CASE(
+    "induction-2l: low loss on the repeated half, an induction head in layer 1 K-composing with a previous-token "
+    "head") {
     const Model m = read_model_h5(trained("induction-2l.h5"));
     REQUIRE(m.cfg.n_layers == 2);
     const auto task = induction_task_of(m);
@@ -99,7 +103,9 @@ TEST_CASE("induction-2l: low loss on the repeated half, an induction head in lay
     co.baseline_samples = kCompositionSamples;
     const auto comp = analyses::compute_composition(m, co);
     const int H = m.cfg.n_heads, L = m.cfg.n_layers;
-    const auto flag = [&](const Array<std::uint8_t>& a, int l, int h) { return a.data[static_cast<size_t>(l * H + h)] != 0; };
+    const auto flag = [&](const Array<std::uint8_t>& a, int l, int h) {
+        return a.data[static_cast<size_t>(l * H + h)] != 0;
+    };
     int found = 0;
     for (int h = 0; h < H; ++h) {
         const bool induction_head = flag(ind.is_induction_head, 1, h) ||
@@ -137,10 +143,12 @@ TEST_CASE("bigram-0l: the direct path W_E W_U matches the true log-probabilities
     REQUIRE(m.cfg.n_layers == 0);
     const H5Reader h(path);
     const auto P = h.read_double("training/task/transition");
-    REQUIRE(P.dims == std::vector<std::uint64_t>{static_cast<std::uint64_t>(m.cfg.d_vocab), static_cast<std::uint64_t>(m.cfg.d_vocab)});
+    REQUIRE(P.dims == std::vector<std::uint64_t>{static_cast<std::uint64_t>(m.cfg.d_vocab),
+                                                 static_cast<std::uint64_t>(m.cfg.d_vocab)});
     Eigen::MatrixXd log_p(m.cfg.d_vocab, m.cfg.d_vocab);
     for (int i = 0; i < m.cfg.d_vocab; ++i)
-        for (int j = 0; j < m.cfg.d_vocab; ++j) log_p(i, j) = std::log(P.data[static_cast<size_t>(i * m.cfg.d_vocab + j)]);
+        for (int j = 0; j < m.cfg.d_vocab; ++j)
+            log_p(i, j) = std::log(P.data[static_cast<size_t>(i * m.cfg.d_vocab + j)]);
     const Eigen::MatrixXd table = (m.W_E * m.W_U).cast<double>();
     CHECK(row_centred_correlation(table, log_p) > kBigramCorrelation);
     const Eigen::MatrixXd with_bias = table.rowwise() + m.b_U.cast<double>();

@@ -1,6 +1,8 @@
 // Tests of the program task: vocabularies of the compiled model, targets of the evaluator, none unscored.
 #include "lib/train/program_task.hpp"
 
+#include <set>
+
 #include "lib/error.hpp"
 #include "lib/model_io.hpp"
 #include "lib/rasp/evaluator.hpp"
@@ -8,12 +10,12 @@
 #include "lib/train/trainer.hpp"
 #include "tests/test_util.hpp"
 
-#include <set>
-
 namespace circuits::train {
 namespace {
 
-std::string program_path(const std::string& name) { return test::source_dir() + "/data/programs/" + name + ".rasp"; }
+std::string program_path(const std::string& name) {
+    return test::source_dir() + "/data/programs/" + name + ".rasp";
+}
 
 Model compiled(const std::string& name) {
     return read_model_h5(test::source_dir() + "/data/models/compiled/" + name + ".h5");
@@ -85,7 +87,8 @@ TEST_CASE("program task: targets are the evaluator's output, none positions and 
     const Example e = shift->sample(rng);
     CHECK(e.targets[1] == -1);
     for (size_t i = 2; i < e.tokens.size(); ++i)
-        CHECK(shift->vocab_out()[static_cast<size_t>(e.targets[i])] == shift->vocab()[static_cast<size_t>(e.tokens[i - 1])]);
+        CHECK(shift->vocab_out()[static_cast<size_t>(e.targets[i])] ==
+              shift->vocab()[static_cast<size_t>(e.tokens[i - 1])]);
 }
 
 TEST_CASE("program task: a numerical output is refused with the file's name") {
