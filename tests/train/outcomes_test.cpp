@@ -219,13 +219,22 @@ double program_accuracy(const Model& m, const ProgramTask& task, int random_inpu
     return static_cast<double>(right) / static_cast<double>(scored);
 }
 
-TEST_CASE("shift_by-1l: the trained program counterpart agrees with the evaluator and carries the program") {
-    const Model m = read_model_h5(trained("shift_by-1l.h5"));
-    const ProgramTask task("program:shift_by.rasp", test::source_dir() + "/data/programs/shift_by.rasp");
-    CHECK(m.program_source == task.program().source);
-    CHECK(m.vocab == task.vocab());
-    CHECK(m.vocab_out == task.vocab_out());
-    CHECK(program_accuracy(m, task, 500) > kProgramAccuracy);
+TEST_CASE("shift_by-1l, program-induction-2l: the trained program counterparts agree with the evaluator") {
+    const std::vector<std::pair<std::string, std::string>> files{{"shift_by-1l.h5", "shift_by"},
+                                                                 {"program-induction-2l.h5", "induction"}};
+    for (const auto& [file, program] : files) {
+        CAPTURE(file);
+        const Model m = read_model_h5(trained(file));
+        const ProgramTask task("program:" + program + ".rasp",
+                               test::source_dir() + "/data/programs/" + program + ".rasp");
+        const Model compiled = read_model_h5(test::source_dir() + "/data/models/compiled/" + program + ".h5");
+        CHECK(m.program_source == compiled.program_source);  // `circuits compare` finds the program
+        CHECK(m.vocab == compiled.vocab);
+        CHECK(m.vocab_out == compiled.vocab_out);
+        CHECK(m.cfg.n_ctx == compiled.cfg.n_ctx);
+        CHECK(m.cfg.causal == compiled.cfg.causal);
+        CHECK(program_accuracy(m, task, 500) > kProgramAccuracy);
+    }
 }
 
 TEST_CASE("short program run: a one-layer model learns shift_by from the evaluator's targets") {
