@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds data/models/trained/ with the built `circuits` binary, by the commands listed in
 # data/README.md ("Trained models"). A seed gives the same weights and curves bit for bit for the
-# same binary, whatever the thread count (the timing attributes of /training differ); a binary built with other flags (e.g. CIRCUITS_NATIVE) rounds
-# differently and gives models that differ in their bits but not in what the tests check.
+# same binary, whatever the thread count (the timing attributes of /training differ); a binary
+# built with other flags (e.g. CIRCUITS_NATIVE) rounds differently and gives models that differ in
+# their bits but not in what the tests check.
 #   usage: scripts/train_models.sh [path/to/circuits]    (default: build/cli/circuits)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
