@@ -146,10 +146,14 @@ Command train_command() {
             "train an attention-only transformer on a synthetic task",
             "circuits train TASK -o MODEL [--layers N] [--heads H] [--d-model D] [--d-head D] [--positions P]\n"
             "       [--steps S] [--batch B] [--lr LR] [--seed S] [--log-every N] [--checkpoints C] [task options]",
-            "Tasks: induction (random tokens with a repeated segment; --vocab, --bos, --max-len), bigram\n"
-            "(a random Markov chain; --vocab or --vocab-size, --max-len, --logit-std), scan-snap (Tian et\n"
-            "al.'s setting; --classes, --distinct, --common, --common-prob, --max-len; defaults to one layer,\n"
-            "one head, no positions), program:FILE.rasp (not available in this build). Next-token\n"
+            "Tasks: induction (random tokens with a repeated segment; --vocab, --bos, --max-len; defaults:\n"
+            "BOS + a b c d, max_len 8, as the compiled data/programs/induction.rasp), bigram (a random\n"
+            "Markov chain; --vocab or --vocab-size, --max-len, --logit-std), scan-snap (Tian et al.'s\n"
+            "setting; --classes, --distinct, --common, --common-prob, --max-len; defaults to one layer, one\n"
+            "head, no positions), program:FILE.rasp (inputs uniform over the program's vocabulary and\n"
+            "lengths 1..max_len, targets the evaluator's categorical output, none not scored; vocabularies,\n"
+            "n_ctx and causal mask those of the compiled model; the source is stored as compiled models\n"
+            "store it). Next-token (induction, bigram) or per-position\n"
             "cross-entropy, AdamW with linear warm-up and cosine decay, batches spread over --threads in\n"
             "fixed chunks: a seed gives the same model bit for bit whatever the thread count. Writes an\n"
             "ordinary model file (origin = trained) with a /training group: options, loss curve, dynamics on\n"
@@ -184,7 +188,8 @@ Command train_command() {
                     "chunk", po::value<int>()->default_value(8), "sequences per gradient chunk (changes rounding)")(
                     "vocab", po::value<std::vector<std::string>>()->multitoken(), "tokens (induction, bigram)")(
                     "bos", po::value<std::string>()->default_value("BOS"), "induction: BOS token ('' = none)")(
-                    "max-len", po::value<int>()->default_value(16), "tokens per sequence, BOS not counted")(
+                    "max-len", po::value<int>()->default_value(0),
+                    "tokens per sequence, BOS not counted (0 = the task's: induction 8, bigram and scan-snap 16)")(
                     "vocab-size", po::value<int>()->default_value(16), "bigram: tokens when --vocab is not given")(
                     "logit-std", po::value<double>()->default_value(2.0), "bigram: std of transition logits")(
                     "classes", po::value<int>()->default_value(4), "scan-snap: sequence classes")(

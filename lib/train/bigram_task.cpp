@@ -11,7 +11,7 @@
 namespace circuits::train {
 
 BigramTask::BigramTask(const std::string& spec, const TaskOptions& o, std::uint64_t seed)
-    : m_max_len(o.max_len), m_logit_std(o.bigram_logit_std) {
+    : m_max_len(o.max_len > 0 ? o.max_len : 16), m_logit_std(o.bigram_logit_std) {
     m_spec = spec;
     m_vocab = o.vocab;
     if (m_vocab.empty()) {

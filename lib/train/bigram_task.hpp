@@ -9,8 +9,8 @@ namespace circuits::train {
 
 // Vocabulary: options.vocab, or t0..t{vocab_size-1}; no BOS; vocab_out = vocab. Row i of the
 // transition matrix is softmax(z) with z_j ~ N(0, bigram_logit_std^2) drawn from the task seed.
-// A sequence has max_len tokens: the first uniform, each next one drawn from the current token's
-// row; the target at each position is the next token (the last position is not scored).
+// A sequence has max_len (default 16) tokens: the first uniform, each next one drawn from the
+// current token's row; the target at each position is the next token (the last position is not scored).
 class BigramTask : public Task {
 public:
     BigramTask(const std::string& spec, const TaskOptions& options, std::uint64_t seed);

@@ -5,14 +5,15 @@
 #include "lib/hdf5.hpp"
 #include "lib/train/rng.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace circuits::train {
 
-InductionTask::InductionTask(const std::string& spec, const TaskOptions& o) : m_max_len(o.max_len) {
+InductionTask::InductionTask(const std::string& spec, const TaskOptions& o) : m_max_len(o.max_len > 0 ? o.max_len : 8) {
     m_spec = spec;
     std::vector<std::string> tokens = o.vocab;
-    if (tokens.empty()) tokens = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    if (tokens.empty()) tokens = {"a", "b", "c", "d"};  // data/programs/induction.rasp
     if (tokens.size() < 2) throw UsageError("induction: the vocabulary needs at least 2 tokens");
     if (m_max_len < 4) throw UsageError("induction: --max-len must be at least 4, got " + std::to_string(m_max_len));
     if (!o.bos.empty()) {
@@ -32,10 +33,12 @@ Example InductionTask::sample(Rng& rng) const {
     const int L = m_max_len, V = static_cast<int>(m_ordinary.size());
     std::vector<int> body(static_cast<size_t>(L));
     for (auto& t : body) t = m_ordinary[static_cast<size_t>(rng.uniform_int(V))];
-    const int n = 2 + rng.uniform_int(L / 2 - 1);    // segment length in [2, L/2]
-    const int gap = rng.uniform_int(L - 2 * n + 1);  // in [0, L - 2n]
-    const int start = rng.uniform_int(L - 2 * n - gap + 1);
-    for (int i = 0; i < n; ++i) body[static_cast<size_t>(start + n + gap + i)] = body[static_cast<size_t>(start + i)];
+    // The distance d between the two copies is uniform, so no fixed positional offset predicts the
+    // copy; then the segment length n and the start.
+    const int d = 2 + rng.uniform_int(L - 3);               // in [2, L - 2]
+    const int n = 2 + rng.uniform_int(std::min(d, L - d) - 1);  // in [2, min(d, L - d)]
+    const int start = rng.uniform_int(L - d - n + 1);        // in [0, L - d - n]
+    for (int i = 0; i < n; ++i) body[static_cast<size_t>(start + d + i)] = body[static_cast<size_t>(start + i)];
     Example e;
     if (m_bos >= 0) e.tokens.push_back(m_bos);
     e.tokens.insert(e.tokens.end(), body.begin(), body.end());
@@ -47,8 +50,9 @@ void InductionTask::write_description(H5Writer& w, const std::string& group) con
     w.attr(group, "max_len", m_max_len);
     w.attr(group, "bos", m_bos >= 0 ? m_vocab[0] : std::string());
     w.attr(group, "sampling",
-           "BOS (if any) + max_len uniform tokens; a segment of n distinct tokens, n uniform in [2, max_len/2], "
-           "written twice with a gap uniform in [0, max_len - 2n] at a uniform start; target = next token");
+           "BOS (if any) + max_len = L uniform tokens; distance d uniform in [2, L-2], segment length n uniform in "
+           "[2, min(d, L-d)], start s uniform in [0, L-d-n]; tokens s..s+n-1 are copied to s+d..s+d+n-1; "
+           "target = next token");
 }
 
 }  // namespace circuits::train

@@ -6,13 +6,14 @@
 namespace circuits::train {
 
 // Vocabulary: BOS (index 0, unless options.bos is empty) then the ordinary tokens (options.vocab,
-// default a..h); vocab_out = the ordinary tokens (BOS is never predicted), the convention of the
-// compiled induction program. A sequence is BOS followed by max_len tokens: a segment of
-// length n (uniform in [2, max_len/2], distinct tokens when the vocabulary allows) appears twice,
-// the second copy g positions after the end of the first (g uniform in [0, max_len - 2n]), at a
-// uniform start; every other position is a uniform random token. The target at each position is the
-// next token (the last position is not scored). Because n and the gap vary, the copy cannot be found
-// by a fixed positional offset: predicting it needs an induction mechanism.
+// default a b c d); vocab_out = the ordinary tokens (BOS is never predicted); max_len defaults to 8.
+// The defaults are the vocabulary, BOS convention and max_len of the compiled induction program
+// (data/programs/induction.rasp), so the two models can be compared.
+// A sequence is BOS followed by L = max_len uniform random tokens in which one segment is copied: the distance d between the copies is uniform in [2, L-2], the
+// segment length n uniform in [2, min(d, L-d)], the start s uniform in [0, L-d-n], and tokens
+// s..s+n-1 are written again at s+d..s+d+n-1. The target at each position is the next token (the
+// last position is not scored). Because d is uniform, no fixed positional offset finds the copy
+// (each offset is right 1 time in L-3): predicting it needs an induction mechanism.
 class InductionTask : public Task {
 public:
     InductionTask(const std::string& spec, const TaskOptions& options);

@@ -8,7 +8,7 @@
 namespace circuits::train {
 
 ScanSnapTask::ScanSnapTask(const std::string& spec, const TaskOptions& o)
-    : m_max_len(o.max_len), m_classes(o.classes), m_distinct(o.distinct), m_common(o.common), m_common_prob(o.common_prob) {
+    : m_max_len(o.max_len > 0 ? o.max_len : 16), m_classes(o.classes), m_distinct(o.distinct), m_common(o.common), m_common_prob(o.common_prob) {
     m_spec = spec;
     if (m_classes < 2) throw UsageError("scan-snap: --classes must be at least 2, got " + std::to_string(m_classes));
     if (m_distinct < 1) throw UsageError("scan-snap: --distinct must be at least 1, got " + std::to_string(m_distinct));

@@ -7,8 +7,8 @@ namespace circuits::train {
 
 // Vocabulary (vocab_out = vocab): the query token "q" (index 0), the next tokens n0..n{K-1}, the
 // distinct tokens d{k}_{i} (i < distinct) of each class k, the common tokens c{j} (j < common).
-// A sequence belongs to a class k drawn uniformly: max_len - 1 context tokens, each common (uniform)
-// with probability common_prob, else a distinct token of class k with Zipf weights 1/(i+1), then
+// A sequence belongs to a class k drawn uniformly: max_len (default 16) - 1 context tokens, each
+// common (uniform) with probability common_prob, else a distinct token of class k with Zipf weights 1/(i+1), then
 // "q". Only the last position is scored; its target is n{k}. Distinct tokens co-occur with one next
 // token only, common ones with all, so attention should move onto the distinct ones (scan) and then
 // settle (snap). Meant for one layer, one head, no positions.

@@ -4,6 +4,7 @@
 #include "lib/error.hpp"
 #include "lib/train/bigram_task.hpp"
 #include "lib/train/induction_task.hpp"
+#include "lib/train/program_task.hpp"
 #include "lib/train/scan_snap_task.hpp"
 
 namespace circuits::train {
@@ -31,8 +32,11 @@ std::unique_ptr<Task> make_task(const std::string& spec, const TaskOptions& opti
     if (spec == "induction") return std::make_unique<InductionTask>(spec, options);
     if (spec == "bigram") return std::make_unique<BigramTask>(spec, options, seed);
     if (spec == "scan-snap") return std::make_unique<ScanSnapTask>(spec, options);
-    if (spec.rfind("program:", 0) == 0)
-        throw UsageError("task '" + spec + "' is not available: this build has no RASP evaluator yet");
+    if (spec.rfind("program:", 0) == 0) {
+        const std::string path = spec.substr(8);
+        if (path.empty()) throw UsageError("task 'program:' needs a file: program:FILE.rasp");
+        return std::make_unique<ProgramTask>(spec, path);
+    }
     throw UsageError("unknown task '" + spec + "' (expected induction, bigram, scan-snap or program:FILE.rasp)");
 }
 

@@ -20,7 +20,7 @@ class Rng;
 struct TaskOptions {
     std::vector<std::string> vocab;  // induction, bigram: the ordinary tokens (empty = the task's default)
     std::string bos = "BOS";         // induction: BOS token, vocabulary index 0 ("" = no BOS)
-    int max_len = 16;                // tokens per sequence, BOS not counted
+    int max_len = 0;                 // tokens per sequence, BOS not counted (0 = the task's default)
     int vocab_size = 16;             // bigram: number of tokens when `vocab` is empty
     double bigram_logit_std = 2.0;   // bigram: std of the transition logits (larger = more peaked rows)
     int classes = 4;                 // scan-snap: sequence classes (= next tokens)
@@ -62,6 +62,9 @@ public:
     // Writes the task's description (its options as attributes, its random structure as datasets)
     // into `group` of an open file.
     virtual void write_description(H5Writer& w, const std::string& group) const = 0;
+    // Adds what the task says about the trained model's meaning to it (program: the source and the
+    // output s-op, stored as compiled models store them, so `circuits compare` finds the program).
+    virtual void annotate_model(Model&) const {}
 
 protected:
     // Call at the end of a constructor, once the vocabularies are set.
@@ -76,7 +79,8 @@ protected:
 };
 
 // The task named by `spec`: induction, bigram, scan-snap or program:FILE.rasp. Random structure
-// (the bigram chain) is drawn from `seed`. Throws UsageError for an unknown task or bad options.
+// (the bigram chain) is drawn from `seed`. Throws UsageError for an unknown task or bad options,
+// Error naming the file for a program that cannot be read or has a numerical output.
 std::unique_ptr<Task> make_task(const std::string& spec, const TaskOptions& options, std::uint64_t seed);
 
 }  // namespace circuits::train

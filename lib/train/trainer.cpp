@@ -164,6 +164,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
     }
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.model = to_model(params, task);
+    task.annotate_model(result.model);
     return result;
 }
 

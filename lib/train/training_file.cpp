@@ -30,7 +30,7 @@ void write_trained_model(const std::string& path, const TrainResult& result, con
     const auto& c = result.model.cfg;
     AtomicOutput out(path);
     {
-        H5Writer w(out.temp_path());
+        H5Writer w(out.temp_path(), /*compress=*/true);
         write_model_h5(result.model, w, "/");
         const std::string g = "/training";
         w.attr(g, "task", rec.task);

@@ -9,7 +9,10 @@
 //   /training/grad_norm         [S] float32  gradient norm before clipping
 //   /training/learning_rate     [S] float64
 //   /training/task              attributes and datasets of the task (bigram: transition [V, V]
-//                               float64, row = current token; scan-snap: token_kind [V] int64)
+//                               float64, row = current token; scan-snap: token_kind [V] int64;
+//                               program: attributes program, output_sop, max_len, causal and the
+//                               dataset source; the root model also holds /program/source and
+//                               /program/output, as compiled models do)
 //   /training/dynamics/step     [K] int64    0, log_every, 2 log_every, ..., S
 //   /training/dynamics/loss     [K] float64  probe-batch loss
 //   /training/dynamics/repeat_loss          [K] float64  next-token tasks only

@@ -2,6 +2,7 @@
 #include "lib/train/task.hpp"
 
 #include "lib/error.hpp"
+#include "lib/model_io.hpp"
 #include "lib/train/bigram_task.hpp"
 #include "lib/train/induction_task.hpp"
 #include "lib/train/rng.hpp"
@@ -25,6 +26,8 @@ bool has_repeat(const std::vector<int>& s, size_t from) {
 
 TEST_CASE("induction task: BOS at index 0, a repeated segment in every sequence, next-token targets") {
     TaskOptions o;
+    o.vocab = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    o.max_len = 16;
     auto task = make_task("induction", o, 1);
     REQUIRE(task->vocab().size() == 9);
     CHECK(task->vocab()[0] == "BOS");
@@ -54,6 +57,16 @@ TEST_CASE("induction task: BOS at index 0, a repeated segment in every sequence,
     CHECK(nobos->vocab() == std::vector<std::string>{"x", "y", "z"});
     o.vocab = {"x", "x"};
     CHECK_THROWS_AS(make_task("induction", o, 1), UsageError);
+}
+
+TEST_CASE("induction task: the defaults are the compiled induction program's vocabularies, BOS and n_ctx") {
+    const auto task = make_task("induction", TaskOptions{}, 0);
+    const Model compiled = read_model_h5(test::source_dir() + "/data/models/compiled/induction.h5");
+    CHECK(task->vocab() == compiled.vocab);
+    CHECK(task->vocab_out() == compiled.vocab_out);
+    CHECK(task->bos_token() == compiled.cfg.bos_token);
+    CHECK(task->n_ctx() == compiled.cfg.n_ctx);
+    CHECK(task->causal() == compiled.cfg.causal);
 }
 
 TEST_CASE("bigram task: transition rows sum to 1 and sequences follow them") {
@@ -125,10 +138,11 @@ TEST_CASE("scan-snap task: context of the class's distinct tokens and common tok
     CHECK(std::abs(commons / double(total) - o.common_prob) < kTol);
 }
 
-TEST_CASE("make_task: unknown tasks and bad options are usage errors; program: is not available yet") {
+TEST_CASE("make_task: unknown tasks and bad options are usage errors; a missing program file is named") {
     TaskOptions o;
     CHECK_THROWS_WITH_AS(make_task("copying", o, 0), doctest::Contains("unknown task 'copying'"), UsageError);
-    CHECK_THROWS_WITH_AS(make_task("program:x.rasp", o, 0), doctest::Contains("not available"), UsageError);
+    CHECK_THROWS_AS(make_task("program:", o, 0), UsageError);
+    CHECK_THROWS_WITH_AS(make_task("program:/nonexistent/x.rasp", o, 0), doctest::Contains("x.rasp"), Error);
     o.max_len = 2;
     CHECK_THROWS_AS(make_task("induction", o, 0), UsageError);
     o.max_len = 16;

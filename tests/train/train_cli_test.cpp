@@ -48,15 +48,44 @@ TEST_CASE("circuits train scan-snap defaults to one layer, one head and no posit
     CHECK(m.cfg.positional_embedding_type == PositionalEmbedding::none);
 }
 
+TEST_CASE("circuits train program:FILE stores the program as compiled files do, for circuits compare") {
+    test::TempDir dir;
+    const auto path = dir.file("shift.h5");
+    const auto program = test::source_dir() + "/data/programs/shift_by.rasp";
+    const auto r = test::cli({"train", "program:" + program, "-o", path, "--layers", "1", "--heads", "1", "--d-model",
+                              "8", "--d-head", "4", "--steps", "5", "--batch", "4", "--log-every", "5"});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const Model m = read_model_h5(path);
+    const Model compiled = read_model_h5(test::source_dir() + "/data/models/compiled/shift_by.h5");
+    CHECK(m.vocab == compiled.vocab);
+    CHECK(m.vocab_out == compiled.vocab_out);
+    CHECK(m.cfg.n_ctx == compiled.cfg.n_ctx);
+    CHECK(m.cfg.causal == compiled.cfg.causal);
+    CHECK(m.program_source == compiled.program_source);
+    CHECK(m.output_sop == compiled.output_sop);
+    CHECK(m.output_encoding.empty());  // predictions are the argmax, not the compiled logit > 0 rule
+    CHECK(train::read_training(path).task == "program");
+
+    const auto numerical = test::cli({"train", "program:" + test::source_dir() + "/data/programs/frac_prevs.rasp", "-o",
+                                      path + ".2", "--steps", "5"});
+    CHECK(numerical.status == 1);
+    CHECK(numerical.err.find("frac_prevs.rasp") != std::string::npos);
+    CHECK(numerical.err.find("numerical") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(path + ".2"));
+}
+
 TEST_CASE("circuits train: usage errors exit 2 and leave no output file") {
     test::TempDir dir;
     const auto path = dir.file("x.h5");
     const auto unknown = test::cli({"train", "sorting", "-o", path});
     CHECK(unknown.status == 2);
     CHECK(unknown.err.find("unknown task 'sorting'") != std::string::npos);
-    const auto program = test::cli({"train", "program:reverse.rasp", "-o", path});
+    const auto program = test::cli({"train", "program:", "-o", path});
     CHECK(program.status == 2);
-    CHECK(program.err.find("not available") != std::string::npos);
+    const auto missing = test::cli({"train", "program:/nonexistent/missing.rasp", "-o", path});
+    CHECK(missing.status == 1);
+    CHECK(missing.err.find("missing.rasp") != std::string::npos);
     const auto steps = test::cli({"train", "bigram", "-o", path, "--steps", "0"});
     CHECK(steps.status == 2);
     const auto positions = test::cli({"train", "bigram", "-o", path, "--positions", "rotary"});

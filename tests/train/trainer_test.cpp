@@ -54,7 +54,7 @@ TEST_CASE("train: the model is a trained model with the task's vocabularies; che
     const Model& m = r.model;
     CHECK(m.cfg.origin == "trained");
     CHECK(m.cfg.bos_token == 0);
-    CHECK(m.cfg.n_ctx == 17);
+    CHECK(m.cfg.n_ctx == 9);  // BOS + max_len 8, the compiled induction program's
     CHECK(m.vocab == task->vocab());
     CHECK(m.vocab_out == task->vocab_out());
     m.validate();
@@ -95,26 +95,25 @@ TEST_CASE("train: bad options are usage errors") {
     CHECK_THROWS_AS(train(*task, o), UsageError);
 }
 
-TEST_CASE("train: a short induction run lowers the loss") {
+TEST_CASE("train: a short induction run lowers the loss on the repeated half of the probe") {
     TaskOptions to;
     to.vocab = {"a", "b", "c", "d"};  // the compiled induction program's vocabulary and length
     to.max_len = 8;
     const auto task = make_task("induction", to, 0);
     TrainOptions o = tiny_options();
-    o.steps = 300;
-    o.batch = 16;
+    o.d_model = 16;
+    o.d_head = 8;
+    o.steps = 800;
+    o.batch = 32;
     o.chunk = 8;
-    o.log_every = 100;
+    o.log_every = 200;
+    o.probe_size = 32;
     o.optimiser.lr = 1e-2;
     const TrainResult r = train(*task, o);
-    const auto mean = [&](size_t from, size_t to_) {
-        double s = 0;
-        for (size_t i = from; i < to_; ++i) s += r.record.loss[i];
-        return s / double(to_ - from);
-    };
-    // Uniform guessing over 4 tokens costs ln 4 = 1.39 nats; the repeated segments are predictable.
-    constexpr double kMinDrop = 0.1;
-    CHECK(mean(0, 10) - mean(250, 300) > kMinDrop);
+    // At initialisation the second copy costs about ln 4 = 1.39 nats per token, like any other.
+    constexpr double kMinDrop = 0.2;
+    CHECK(r.record.dynamics.front().repeat_loss - r.record.dynamics.back().repeat_loss > kMinDrop);
+    CHECK(r.record.dynamics.back().loss < r.record.dynamics.front().loss);
 }
 
 }  // namespace
