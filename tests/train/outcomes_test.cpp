@@ -47,9 +47,9 @@ DynamicsPoint probe_model(const Model& m, const Task& task) {
     return measure_dynamics(params_from_model<float>(m), task, probe, work, 0);
 }
 
-// MATH.md copying score of a head's OV circuit: sum(eig) / sum(|eig|) of (W_O W_U)(W_E' W_V), where
-// W_E' holds the embeddings of the output tokens in vocab_out's order (BOS is not an output). The
-// induction pass leaves it NaN when vocab != vocab_out, as here and in the compiled induction model.
+// MATH.md copying score of a head's OV circuit, computed here independently of the pass:
+// sum(eig) / sum(|eig|) of (W_O W_U)(W_E' W_V), where W_E' holds the embeddings of the output tokens in
+// vocab_out's order (BOS is not an output; the pass matches the shared tokens by string).
 double ov_copying(const Model& m, int l, int h) {
     const auto& a = m.blocks[static_cast<size_t>(l)].attn;
     Matrix E(m.cfg.d_vocab_out, m.cfg.d_model);  // [d_vocab_out, d_model]
@@ -65,13 +65,10 @@ double ov_copying(const Model& m, int l, int h) {
     return ev.real().sum() / ev.cwiseAbs().sum();
 }
 
-// The induction pass's probe for n_ctx = 9: BOS, a permutation of a b c d, the same again. (The
-// default probe, blocks of 25 shrunk to fit, is "x y" repeated 4 times, where the induction target
-// j + 1 of a query is also its previous position.)
+// The induction pass with its defaults, as `circuits analyze` runs it (for n_ctx = 9 the probe is
+// BOS, a permutation of a b c d, the same again), averaged over more sequences.
 analyses::InductionOptions induction_probe() {
     analyses::InductionOptions o;
-    o.probe_length = 4;
-    o.probe_repeats = 2;
     o.probe_sequences = 50;
     return o;
 }
@@ -94,11 +91,12 @@ TEST_CASE(
     const DynamicsPoint d = probe_model(m, *task);
     CHECK(d.repeat_loss < kLowRepeatLoss);
 
-    // A layer-1 head is an induction head by the induction pass (induction score >= 0.4 and positive
-    // OV copying, the latter computed here through the output tokens' embeddings), and its strongest
-    // K-composition partner (the composition pass's score, as `circuits analyze` reads it) is a
-    // layer-0 head the same pass calls a previous-token head.
+    // The induction pass flags a layer-1 head (induction score >= 0.4 and positive OV copying), and
+    // its strongest K-composition partner (the composition pass's score, as `circuits analyze` reads
+    // it) is a layer-0 head the same pass calls a previous-token head.
     const auto ind = analyses::induction(m, induction_probe());
+    REQUIRE(ind.options.probe_length == 4);
+    REQUIRE(ind.options.probe_repeats == 2);
     analyses::CompositionOptions co;
     co.baseline_samples = kCompositionSamples;
     const auto comp = analyses::compute_composition(m, co);
@@ -108,9 +106,8 @@ TEST_CASE(
     };
     int found = 0;
     for (int h = 0; h < H; ++h) {
-        const bool induction_head = flag(ind.is_induction_head, 1, h) ||
-                                    (ind.induction(1, h) >= kInductionThreshold && ov_copying(m, 1, h) > 0.0);
-        if (!induction_head) continue;
+        CHECK(ind.ov_copying(1, h) == doctest::Approx(ov_copying(m, 1, h)).epsilon(1e-4));
+        if (!flag(ind.is_induction_head, 1, h)) continue;
         int partner = 0;
         for (int h1 = 1; h1 < H; ++h1)
             if (comp.k.data[static_cast<size_t>(((0 * H + h1) * L + 1) * H + h)] >
