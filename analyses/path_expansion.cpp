@@ -33,10 +33,13 @@ struct HeadFactors {
 // `count` for every position t (predicting t + 1), and into the `_rep` pair when t + 1 >= first_rep.
 void add_loss(const Matrix& logits, const std::vector<int>& tokens, const std::vector<int>& to_out, int first_rep,
               double& sum, int& count, double& sum_rep, int& count_rep) {
-    // log-sum-exp per row with the row maximum taken out (every term <= 1). Whole-matrix expressions
-    // run down the columns of the column-major [T, d_vocab_out] logits: contiguous and vectorised.
-    const Vector mx = logits.rowwise().maxCoeff();                          // [T]
-    const Vector z = (logits.colwise() - mx).array().exp().rowwise().sum();  // [T]
+    // log-sum-exp per row with the row maximum taken out (every term <= 1), column by column: each step
+    // reads one contiguous column of the column-major [T, d_vocab_out] logits and updates all T rows.
+    const Eigen::Index T = logits.rows(), V = logits.cols();
+    Vector mx = logits.col(0);  // [T]
+    for (Eigen::Index v = 1; v < V; ++v) mx = mx.cwiseMax(logits.col(v));
+    Vector z = Vector::Zero(T);  // [T]
+    for (Eigen::Index v = 0; v < V; ++v) z.array() += (logits.col(v) - mx).array().exp();
     for (size_t t = 0; t + 1 < tokens.size(); ++t) {
         const int target = to_out[static_cast<size_t>(tokens[t + 1])];
         if (target < 0) continue;
@@ -223,6 +226,8 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
                                                        query_side[static_cast<size_t>(q)], key_side[static_cast<size_t>(k)])));
     });
 
+    if (options.on_step) options.on_step("terms");
+
     // Ablation. Run 0 removes every head's output (direct path only); run k feeds every layer's value
     // input from run k-1's residual stream with the attention patterns frozen to the real run's, so
     // run k contains exactly the path terms of order <= k and L_{k-1} - L_k is the effect of order k.
@@ -289,6 +294,7 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         // No next token is in the output vocabulary (a model whose outputs are not its input tokens):
         // the weight-based terms stand, the loss by order is not measured.
         r.real_loss = kNaN;
+        if (options.on_step) options.on_step("ablation");
         return r;
     }
     for (int k = 0; k <= K; ++k) r.order_loss.push_back(total[static_cast<size_t>(k)] / count);
@@ -297,6 +303,7 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         for (int k = 0; k <= K; ++k) r.order_loss_repeated.push_back(total_rep[static_cast<size_t>(k)] / count_rep);
         r.real_loss_repeated = total_rep[static_cast<size_t>(K + 1)] / count_rep;
     }
+    if (options.on_step) options.on_step("ablation");
     return r;
 }
 

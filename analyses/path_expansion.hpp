@@ -8,6 +8,7 @@
 #include "lib/model.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,9 @@ struct PathExpansionOptions {
     int probe_repeats = 4;
     int probe_sequences = 10;
     std::uint64_t seed = 0;
+    // Called with "terms" when the weight-based terms are done and "ablation" when the ablation by
+    // order is, so that a caller can time the two apart (only the ablation touches d_vocab-sized data).
+    std::function<void(const std::string& step)> on_step;
 };
 
 // One path term of order >= 3: its chain of heads (earliest first) and its circuit's statistics.

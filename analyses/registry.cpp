@@ -52,6 +52,7 @@ void run_path_expansion(PassContext& c, H5Writer& w) {
     p.probe_repeats = o.probe_repeats;
     p.probe_sequences = o.probe_sequences;
     p.seed = o.seed;
+    if (c.on_step) p.on_step = [&c](const std::string& step) { c.on_step("path_expansion." + step); };
     write_path_expansion(w, path_expansion(c.model(), p, c.grams()));
 }
 

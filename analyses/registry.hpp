@@ -7,6 +7,7 @@
 #include "lib/model.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ public:
     const AnalysisOptions& options() const { return m_options; }
     int threads() const { return m_threads; }
     const EmbeddingGrams& grams();
+    // Called by a pass with "pass.step" when a timed part of it ends (path_expansion: terms,
+    // ablation); unset by default.
+    std::function<void(const std::string& step)> on_step;
 
 private:
     const Model& m_model;

@@ -258,12 +258,26 @@ int run_analyze(const po::variables_map& vm, std::ostream& out, std::ostream& er
         analyses::write_results_header(w, {model_path, model_sha, selected_names, model.weight_processing});
         analyses::write_analysis_options(w, o);
         analyses::PassContext context(model, o, threads);
+        // Parts of a pass (path_expansion.terms, .ablation) are timed from the pass's start or the
+        // previous part's end, without restarting the pass's own timer.
+        auto part_start = Clock::now();
+        double part_cpu = process_cpu_seconds();
+        if (timings)
+            context.on_step = [&](const std::string& step) {
+                err << "timing: " << step << " " << std::fixed << std::setprecision(3) << seconds_since(part_start)
+                    << " s wall, " << process_cpu_seconds() - part_cpu << " s cpu\n";
+                err.unsetf(std::ios::fixed);
+                part_start = Clock::now();
+                part_cpu = process_cpu_seconds();
+            };
         if (std::any_of(selected.begin(), selected.end(), [](const analyses::Pass* p) { return p->uses_grams; })) {
             Progress progress(err, "embedding Gram matrices");
             context.grams();
             report("embedding_grams");
         }
         for (const auto* p : selected) {
+            part_start = Clock::now();
+            part_cpu = process_cpu_seconds();
             Progress progress(err, p->name);
             p->run(context, w);
             report(p->name);

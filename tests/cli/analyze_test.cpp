@@ -204,7 +204,8 @@ TEST_CASE("analyze: --timings reports each pass on stderr") {
     const auto r = test::cli({"analyze", planted_path(), "-o", dir.file("r.h5"), "--timings", "--probe-sequences", "2",
                               "--passes", "path_expansion,induction"});
     REQUIRE(r.status == 0);
-    for (const char* step : {"timing: load ", "timing: path_expansion ", "timing: induction ", "timing: total "})
+    for (const char* step : {"timing: load ", "timing: path_expansion.terms ", "timing: path_expansion.ablation ",
+                             "timing: path_expansion ", "timing: induction ", "timing: total "})
         CHECK_MESSAGE(r.err.find(step) != std::string::npos, step);
 }
 
