@@ -6,6 +6,7 @@
 #include "analyses/induction.hpp"
 #include "analyses/parallel.hpp"
 #include "lib/error.hpp"
+#include "lib/factored_matrix.hpp"
 #include "lib/forward.hpp"
 
 #include <cmath>
@@ -31,7 +32,7 @@ struct HeadFactors {
 
 // Mean next-token cross-entropy (nats) of `logits` [T, d_vocab_out] on `tokens`, summed into `sum` and
 // `count` for every position t (predicting t + 1), and into the `_rep` pair when t + 1 >= first_rep.
-void add_loss(const Matrix& logits, const std::vector<int>& tokens, const std::vector<int>& to_out, int first_rep,
+void add_loss(const Eigen::Ref<const Matrix>& logits, const std::vector<int>& tokens, const std::vector<int>& to_out, int first_rep,
               double& sum, int& count, double& sum_rep, int& count_rep) {
     // log-sum-exp per row with the row maximum taken out (every term <= 1), column by column: each step
     // reads one contiguous column of the column-major [T, d_vocab_out] logits and updates all T rows.
@@ -249,36 +250,63 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         std::vector<double> loss, loss_rep;
         int count = 0, count_rep = 0;
     };
-    // Per sequence, entries 0..K are runs 0..K and entry K + 1 the real run.
-    std::vector<Sums> per_seq(static_cast<size_t>(S));
+    // The forward passes per sequence, without their logits: finals[s][k] is the final residual stream
+    // [T_s, d_model] of run k = 0..K, and finals[s][K + 1] the real run's.
+    std::vector<std::vector<Matrix>> finals(static_cast<size_t>(S), std::vector<Matrix>(static_cast<size_t>(K + 2)));
+    ForwardOptions no_logits;
+    no_logits.logits = false;
     detail::parallel_for(S, options.threads, [&](int s) {
         const auto& seq = tokens[static_cast<size_t>(s)];
-        auto& out = per_seq[static_cast<size_t>(s)];
-        out.loss.assign(static_cast<size_t>(K + 2), 0.0);
-        out.loss_rep.assign(static_cast<size_t>(K + 2), 0.0);
-        const ForwardResult real = forward(model, seq);
+        auto& fin = finals[static_cast<size_t>(s)];
+        ForwardResult real = forward(model, seq, {}, no_logits);
         ForwardHooks all_ablated;
         for (int l = 0; l < L; ++l)
             for (int h = 0; h < H; ++h) all_ablated.ablated_heads.emplace_back(l, h);
-        ForwardResult prev = forward(model, seq, all_ablated);
-        int count = 0, count_rep = 0;
-        add_loss(prev.logits, seq, to_out, first_rep, out.loss[0], count, out.loss_rep[0], count_rep);
+        ForwardResult prev = forward(model, seq, all_ablated, no_logits);
+        fin[0] = prev.resid_pre.back();
         for (int k = 1; k <= K; ++k) {
             ForwardHooks hooks;
             hooks.frozen_patterns = real.patterns;
             hooks.value_inputs.assign(prev.resid_pre.begin(), prev.resid_pre.begin() + L);
-            ForwardResult run = forward(model, seq, hooks);
-            int n0 = 0, n1 = 0;
-            add_loss(run.logits, seq, to_out, first_rep, out.loss[static_cast<size_t>(k)], n0,
-                     out.loss_rep[static_cast<size_t>(k)], n1);
+            ForwardResult run = forward(model, seq, hooks, no_logits);
+            fin[static_cast<size_t>(k)] = run.resid_pre.back();
             prev = std::move(run);
         }
-        int n0 = 0, n1 = 0;
-        add_loss(real.logits, seq, to_out, first_rep, out.loss[static_cast<size_t>(K + 1)], n0,
-                 out.loss_rep[static_cast<size_t>(K + 1)], n1);
-        out.count = count;
-        out.count_rep = count_rep;
+        fin[static_cast<size_t>(K + 1)] = std::move(real.resid_pre.back());
     });
+    // Each run's logits for every sequence at once: one [sum of T, d_model] x [d_model, d_vocab_out]
+    // product (the unembedding is read once per run, not once per sequence), then the loss per sequence.
+    std::vector<Eigen::Index> offset(static_cast<size_t>(S) + 1, 0);
+    for (int s = 0; s < S; ++s)
+        offset[static_cast<size_t>(s) + 1] =
+            offset[static_cast<size_t>(s)] + static_cast<Eigen::Index>(tokens[static_cast<size_t>(s)].size());
+    std::vector<Sums> per_seq(static_cast<size_t>(S));
+    for (auto& out : per_seq) {
+        out.loss.assign(static_cast<size_t>(K + 2), 0.0);
+        out.loss_rep.assign(static_cast<size_t>(K + 2), 0.0);
+    }
+    Matrix stacked(offset.back(), c.d_model);  // [sum of T, d_model]
+    for (int k = 0; k < K + 2; ++k) {
+        const auto uk = static_cast<size_t>(k);
+        for (int s = 0; s < S; ++s) {
+            const auto us = static_cast<size_t>(s);
+            stacked.middleRows(offset[us], offset[us + 1] - offset[us]) = finals[us][uk];
+            finals[us][uk] = Matrix();
+        }
+        Matrix logits = parallel_product(final_normalised(model, stacked), model.W_U, options.threads);
+        logits.rowwise() += model.b_U;  // [sum of T, d_vocab_out]
+        detail::parallel_for(S, options.threads, [&](int s) {
+            const auto us = static_cast<size_t>(s);
+            auto& out = per_seq[us];
+            int n = 0, n_rep = 0;
+            add_loss(logits.middleRows(offset[us], offset[us + 1] - offset[us]), tokens[us], to_out, first_rep,
+                     out.loss[uk], n, out.loss_rep[uk], n_rep);
+            if (k == 0) {
+                out.count = n;
+                out.count_rep = n_rep;
+            }
+        });
+    }
     std::vector<double> total(static_cast<size_t>(K + 2), 0.0), total_rep(static_cast<size_t>(K + 2), 0.0);
     int count = 0, count_rep = 0;
     for (const auto& s : per_seq) {

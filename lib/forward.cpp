@@ -171,9 +171,18 @@ ForwardResult forward(const Model& m, const std::vector<int>& tokens, const Forw
         }
     }
     r.resid_pre.push_back(x);
-    r.logits = normalise(m, x, m.ln_final) * m.W_U;  // [T, d_vocab_out]
-    r.logits.rowwise() += m.b_U;
+    if (options.logits) {
+        r.logits = normalise(m, x, m.ln_final) * m.W_U;  // [T, d_vocab_out]
+        r.logits.rowwise() += m.b_U;
+    }
     return r;
+}
+
+Matrix final_normalised(const Model& model, const Matrix& resid) {
+    if (resid.cols() != model.cfg.d_model)
+        throw Error("final_normalised: residual stream is [" + std::to_string(resid.rows()) + ", " +
+                    std::to_string(resid.cols()) + "], expected [T, " + std::to_string(model.cfg.d_model) + "]");
+    return normalise(model, resid, model.ln_final);
 }
 
 std::vector<ForwardResult> forward_batch(const Model& model, const std::vector<std::vector<int>>& batch, int threads,

@@ -34,7 +34,14 @@ struct ForwardResult {
 
 struct ForwardOptions {
     bool keep_head_outputs = false;
+    // false: ForwardResult::logits is left empty, for callers that unembed many runs at once
+    // (final_normalised(model, resid_pre.back()) * W_U + b_U).
+    bool logits = true;
 };
+
+// The final residual stream [T, d_model] as W_U reads it: through ln_final (LN: scaled and shifted;
+// LNPre: normalised only; none: as it is).
+Matrix final_normalised(const Model& model, const Matrix& resid);
 
 // Runs `tokens` (indices into the vocabulary, length <= n_ctx) through `model`.
 // Throws Error for an empty or too long sequence, an out-of-range token, or hooks of the wrong shape.

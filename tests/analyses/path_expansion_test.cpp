@@ -4,6 +4,7 @@
 
 #include "analyses/head_arrays.hpp"
 #include "lib/error.hpp"
+#include "lib/forward.hpp"
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
 
@@ -201,6 +202,42 @@ TEST_CASE("path expansion: a token file is read line by line, BOS prepended, err
         CHECK(std::string(e.what()).find("tokens.txt:2: token 'zz'") != std::string::npos);
     }
     CHECK_THROWS_AS(read_token_file(m, dir.file("missing.txt")), Error);
+}
+
+}  // namespace circuits::analyses
+
+namespace circuits::analyses {
+
+TEST_CASE("path expansion: the real and fully ablated losses equal cross-entropies of per-sequence forward passes") {
+    // The ablation unembeds all sequences of a run in one product; here each sequence is run alone.
+    ModelConfig c = test::small_config(PositionalEmbedding::standard, Normalization::LN);
+    c.d_vocab_out = c.d_vocab;
+    const Model m = test::random_model(c, 12);
+    PathExpansionOptions o;
+    o.tokens = {{1, 2, 3, 4, 5}, {6, 7, 8}, {2, 2, 9, 1, 0, 3, 4}};
+    o.threads = 2;
+    const PathExpansionResult r = path_expansion(m, o);
+    ForwardHooks all;
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) all.ablated_heads.emplace_back(l, h);
+    double real = 0.0, ablated = 0.0;
+    int n = 0;
+    for (const auto& seq : o.tokens) {
+        const Matrix a = forward(m, seq).logits, b = forward(m, seq, all).logits;
+        for (size_t t = 0; t + 1 < seq.size(); ++t) {
+            const auto i = static_cast<Eigen::Index>(t);
+            auto ce = [&](const Matrix& lg) {
+                const Eigen::VectorXd row = lg.row(i).transpose().cast<double>();
+                return std::log((row.array() - row.maxCoeff()).exp().sum()) + row.maxCoeff() - row(seq[t + 1]);
+            };
+            real += ce(a);
+            ablated += ce(b);
+            ++n;
+        }
+    }
+    REQUIRE(r.loss_positions == n);
+    CHECK(r.real_loss == doctest::Approx(real / n).epsilon(kLossTol));
+    CHECK(r.order_loss[0] == doctest::Approx(ablated / n).epsilon(kLossTol));
 }
 
 }  // namespace circuits::analyses
