@@ -4,6 +4,7 @@
 #include "lib/error.hpp"
 
 #include <cmath>
+#include <tuple>
 
 namespace circuits::analyses {
 
@@ -42,14 +43,7 @@ EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
     if (!r.ov_defined) r.ov_undefined_reason = "no output token has the string of an input token";
     // W_E's shared rows and W_U's matching columns (views of the model when every token is shared).
     Matrix shared_E, shared_U;
-    if (r.ov_defined && !shared.identity) {
-        shared_E.resize(shared.size(), c.d_model);
-        shared_U.resize(c.d_model, shared.size());
-        for (int k = 0; k < shared.size(); ++k) {
-            shared_E.row(k) = model.W_E.row(shared.in[static_cast<size_t>(k)]);
-            shared_U.col(k) = model.W_U.col(shared.out[static_cast<size_t>(k)]);
-        }
-    }
+    if (r.ov_defined && !shared.identity) std::tie(shared_E, shared_U) = shared_embeddings(model, shared);
     const Matrix& W_E_ov = shared.identity ? model.W_E : shared_E;  // [shared, d_model]
     const Matrix& W_U_ov = shared.identity ? model.W_U : shared_U;  // [d_model, shared]
     using U = std::uint64_t;

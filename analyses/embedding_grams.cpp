@@ -67,11 +67,7 @@ EmbeddingGrams embedding_grams(const Model& model, int threads) {
     }
     if (g.copying_defined && !g.same_vocab) {
         // A strict subset (or a reordering) of the tokens: gather the matched rows and columns.
-        Matrix E(shared.size(), D), U(D, shared.size());  // [shared, D], [D, shared]
-        for (int k = 0; k < shared.size(); ++k) {
-            E.row(k) = model.W_E.row(shared.in[static_cast<size_t>(k)]);
-            U.col(k) = model.W_U.col(shared.out[static_cast<size_t>(k)]);
-        }
+        const auto [E, U] = shared_embeddings(model, shared);  // [shared, D], [D, shared]
         g.C.noalias() = U * E;
     }
     // Mirror the lower triangles into full symmetric matrices.

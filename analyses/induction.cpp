@@ -4,6 +4,7 @@
 
 #include "analyses/head_arrays.hpp"
 #include "analyses/parallel.hpp"
+#include "analyses/results.hpp"
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 
@@ -12,7 +13,6 @@
 #include <cmath>
 #include <limits>
 #include <random>
-#include <unordered_map>
 
 namespace circuits::analyses {
 
@@ -83,16 +83,9 @@ std::vector<int> probe_tokens(const Model& model) {
 
 std::vector<int> output_index_of_inputs(const Model& model) {
     std::vector<int> to_out(static_cast<size_t>(model.cfg.d_vocab), -1);
-    if (model.vocab == model.vocab_out) {
-        for (int t = 0; t < model.cfg.d_vocab; ++t) to_out[static_cast<size_t>(t)] = t;
-        return to_out;
-    }
-    std::unordered_map<std::string, int> out_index;
-    for (int t = 0; t < model.cfg.d_vocab_out; ++t) out_index.emplace(model.vocab_out[static_cast<size_t>(t)], t);
-    for (int t = 0; t < model.cfg.d_vocab; ++t) {
-        const auto it = out_index.find(model.vocab[static_cast<size_t>(t)]);
-        if (it != out_index.end()) to_out[static_cast<size_t>(t)] = it->second;
-    }
+    const SharedVocabulary shared = shared_vocabulary(model);
+    for (int k = 0; k < shared.size(); ++k)
+        to_out[static_cast<size_t>(shared.in[static_cast<size_t>(k)])] = shared.out[static_cast<size_t>(k)];
     return to_out;
 }
 

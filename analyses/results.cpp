@@ -143,4 +143,13 @@ SharedVocabulary shared_vocabulary(const Model& model) {
     return s;
 }
 
+std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedVocabulary& shared) {
+    Matrix E(shared.size(), model.cfg.d_model), U(model.cfg.d_model, shared.size());
+    for (int k = 0; k < shared.size(); ++k) {
+        E.row(k) = model.W_E.row(shared.in[static_cast<size_t>(k)]);
+        U.col(k) = model.W_U.col(shared.out[static_cast<size_t>(k)]);
+    }
+    return {std::move(E), std::move(U)};
+}
+
 }  // namespace circuits::analyses

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace circuits::analyses {
@@ -69,5 +70,9 @@ struct SharedVocabulary {
     int size() const { return static_cast<int>(in.size()); }
 };
 SharedVocabulary shared_vocabulary(const Model& model);
+
+// W_E's rows of the shared input tokens [shared, d_model] and W_U's columns of the matching output
+// tokens [d_model, shared], in the order of `shared`.
+std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedVocabulary& shared);
 
 }  // namespace circuits::analyses
