@@ -2,6 +2,8 @@
 #include "analyses/bigram.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/factored_matrix.hpp"
 
 namespace circuits::analyses {
@@ -30,25 +32,26 @@ BigramResult compute_bigram(const Model& model, const BigramOptions& options) {
     r.top_k = static_cast<int>(red.row_indices.cols());
     r.include_b_U = options.include_b_U;
     const auto uV = static_cast<std::uint64_t>(V), uk = static_cast<std::uint64_t>(r.top_k);
-    r.top_tokens = make_array<std::int64_t>({uV, uk}, -1);
-    r.top_logits = make_array<float>({uV, uk}, kUndefined);
+    r.top_tokens = Array<std::int64_t>::filled({uV, uk}, -1);
+    r.top_logits = Array<float>::nan({uV, uk});
     for (Eigen::Index t = 0; t < V; ++t)
         for (int q = 0; q < r.top_k; ++q) {
-            entry(r.top_tokens, {t, q}) = red.row_indices(t, q);
-            entry(r.top_logits, {t, q}) = red.row_values(t, q);
+            r.top_tokens.at({t, q}) = red.row_indices(t, q);
+            r.top_logits.at({t, q}) = red.row_values(t, q);
         }
     return r;
 }
 
 void write(H5Writer& w, const BigramResult& r) {
-    w.create_group("/bigram");
-    w.attr("/bigram", "top_k", r.top_k);
-    w.attr("/bigram", "includes_b_U", r.include_b_U ? 1 : 0);
-    w.attr("/bigram", "terms",
+    namespace s = schema::bigram;
+    w.create_group(s::group);
+    w.attr(s::group, s::attr::top_k, r.top_k);
+    w.attr(s::group, s::attr::includes_b_U, r.include_b_U ? 1 : 0);
+    w.attr(s::group, s::attr::terms,
            std::string(r.include_b_U ? "W_E W_U + b_U" : "W_E W_U") +
                ": token embedding only; no positional embedding, no attention heads");
-    w.write("/bigram/top_tokens", r.top_tokens);
-    w.write("/bigram/top_logits", r.top_logits);
+    w.write(s::top_tokens, r.top_tokens);
+    w.write(s::top_logits, r.top_logits);
 }
 
 }  // namespace circuits::analyses

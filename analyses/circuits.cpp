@@ -2,6 +2,8 @@
 #include "analyses/circuits.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/factored_matrix.hpp"
 
 #include <algorithm>
@@ -15,8 +17,8 @@ void put_top(Array<std::int64_t>& tokens, Array<float>& values, int l, int h, co
              const Matrix& val) {
     for (Eigen::Index i = 0; i < idx.rows(); ++i)
         for (Eigen::Index q = 0; q < idx.cols(); ++q) {
-            entry(tokens, {l, h, i, q}) = idx(i, q);
-            entry(values, {l, h, i, q}) = val(i, q);
+            tokens.at({l, h, i, q}) = idx(i, q);
+            values.at({l, h, i, q}) = val(i, q);
         }
 }
 
@@ -49,15 +51,15 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
     r.has_positions = c.has_positions();
     using U = std::uint64_t;
     const U uL = static_cast<U>(L), uH = static_cast<U>(H), uV = static_cast<U>(V), uP = static_cast<U>(P);
-    r.ov_top_tokens = make_array<std::int64_t>({uL, uH, uV, static_cast<U>(k_ov)}, -1);
-    r.ov_top_values = make_array<float>({uL, uH, uV, static_cast<U>(k_ov)}, kUndefined);
-    r.qk_top_tokens = make_array<std::int64_t>({uL, uH, uV, static_cast<U>(k_qk)}, -1);
-    r.qk_top_values = make_array<float>({uL, uH, uV, static_cast<U>(k_qk)}, kUndefined);
-    r.skip_trigram_dest_tokens = make_array<std::int64_t>({uL, uH, uV, static_cast<U>(k_qk)}, -1);
-    r.skip_trigram_dest_values = make_array<float>({uL, uH, uV, static_cast<U>(k_qk)}, kUndefined);
+    r.ov_top_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_ov)}, -1);
+    r.ov_top_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_ov)});
+    r.qk_top_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_qk)}, -1);
+    r.qk_top_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_qk)});
+    r.skip_trigram_dest_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_qk)}, -1);
+    r.skip_trigram_dest_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_qk)});
     for (auto* a : {&r.ov_diag_top1, &r.ov_diag_rank_mean, &r.qk_diag_top1, &r.qk_diag_rank_mean})
-        *a = make_array<float>({uL, uH}, kUndefined);
-    r.qk_pos = make_array<float>({uL, uH, uP, uP}, kUndefined);
+        *a = Array<float>::nan({uL, uH});
+    r.qk_pos = Array<float>::nan({uL, uH, uP, uP});
 
     RowReduceOptions ro;
     ro.top_k = options.top_k;
@@ -81,8 +83,8 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
                 put_top(r.ov_top_tokens, r.ov_top_values, l, h, red.row_indices, red.row_values);
                 if (r.diagonal_defined) {
                     const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
-                    entry(r.ov_diag_top1, {l, h}) = top1;
-                    entry(r.ov_diag_rank_mean, {l, h}) = mean;
+                    r.ov_diag_top1.at({l, h}) = top1;
+                    r.ov_diag_rank_mean.at({l, h}) = mean;
                 }
             }
             // QK = (W_E W_Q / s)(W_E W_K)ᵀ: rows are queries; columns (keys) give the skip-trigram
@@ -100,8 +102,8 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
                 put_top(r.skip_trigram_dest_tokens, r.skip_trigram_dest_values, l, h, red.column_indices,
                         red.column_values);
                 const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
-                entry(r.qk_diag_top1, {l, h}) = top1;
-                entry(r.qk_diag_rank_mean, {l, h}) = mean;
+                r.qk_diag_top1.at({l, h}) = top1;
+                r.qk_diag_rank_mean.at({l, h}) = mean;
             }
             if (r.has_positions) {
                 // Standard and shortformer alike: W_pos enters the query and key inputs.
@@ -109,7 +111,7 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
                 const Matrix kp = W_pos * a.W_K[uh];                // [P, d_head]
                 const Matrix pos = qp * kp.transpose();             // [P query, P key]
                 for (int i = 0; i < P; ++i)
-                    for (int j = 0; j < P; ++j) entry(r.qk_pos, {l, h, i, j}) = pos(i, j);
+                    for (int j = 0; j < P; ++j) r.qk_pos.at({l, h, i, j}) = pos(i, j);
             }
         }
     }
@@ -117,35 +119,36 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
 }
 
 void write(H5Writer& w, const CircuitsResult& r) {
-    const std::string g = "/circuits";
+    namespace s = schema::circuits;
+    const char* g = s::group;
     w.create_group(g);
-    w.attr(g, "top_k", r.top_k);
-    w.attr(g, "n_positions", r.n_positions);
-    w.attr(g, "attn_scale", r.attn_scale);
-    w.attr(g, "ov_terms", "(W_E W_V)(W_O W_U): token path only; no b_V, b_O, no positional term");
-    w.attr(g, "qk_terms",
+    w.attr(g, s::attr::top_k, r.top_k);
+    w.attr(g, s::attr::n_positions, r.n_positions);
+    w.attr(g, s::attr::attn_scale, r.attn_scale);
+    w.attr(g, s::attr::ov_terms, "(W_E W_V)(W_O W_U): token path only; no b_V, b_O, no positional term");
+    w.attr(g, s::attr::qk_terms,
            "(W_E W_Q)(W_E W_K)^T / attn_scale: token-token only; no b_Q, b_K, no token-position cross terms");
-    w.attr(g, "qk_pos_terms",
+    w.attr(g, s::attr::qk_pos_terms,
            r.has_positions ? "(W_pos W_Q)(W_pos W_K)^T / attn_scale: position-position only; no token cross "
                              "terms, no biases; causal masking not applied"
                            : "none: the model has no positional embedding (NaN)");
-    w.attr(g, "skip_trigram",
+    w.attr(g, s::attr::skip_trigram,
            "source token s: destinations skip_trigram_dest_tokens[l, h, s] (top queries of QK column s), "
            "outputs ov_top_tokens[l, h, s] (top of OV row s)");
-    w.attr(g, "diagonal",
+    w.attr(g, s::attr::diagonal,
            r.diagonal_defined ? "defined; rank 0 = the token is its own top-1"
                               : "OV diagonal undefined (NaN): output vocabulary differs from the input vocabulary");
-    w.write(g + "/ov_top_tokens", r.ov_top_tokens);
-    w.write(g + "/ov_top_values", r.ov_top_values);
-    w.write(g + "/qk_top_tokens", r.qk_top_tokens);
-    w.write(g + "/qk_top_values", r.qk_top_values);
-    w.write(g + "/skip_trigram_dest_tokens", r.skip_trigram_dest_tokens);
-    w.write(g + "/skip_trigram_dest_values", r.skip_trigram_dest_values);
-    w.write(g + "/ov_diag_top1", r.ov_diag_top1);
-    w.write(g + "/ov_diag_rank_mean", r.ov_diag_rank_mean);
-    w.write(g + "/qk_diag_top1", r.qk_diag_top1);
-    w.write(g + "/qk_diag_rank_mean", r.qk_diag_rank_mean);
-    w.write(g + "/qk_pos", r.qk_pos);
+    w.write(s::ov_top_tokens, r.ov_top_tokens);
+    w.write(s::ov_top_values, r.ov_top_values);
+    w.write(s::qk_top_tokens, r.qk_top_tokens);
+    w.write(s::qk_top_values, r.qk_top_values);
+    w.write(s::skip_trigram_dest_tokens, r.skip_trigram_dest_tokens);
+    w.write(s::skip_trigram_dest_values, r.skip_trigram_dest_values);
+    w.write(s::ov_diag_top1, r.ov_diag_top1);
+    w.write(s::ov_diag_rank_mean, r.ov_diag_rank_mean);
+    w.write(s::qk_diag_top1, r.qk_diag_top1);
+    w.write(s::qk_diag_rank_mean, r.qk_diag_rank_mean);
+    w.write(s::qk_pos, r.qk_pos);
 }
 
 }  // namespace circuits::analyses

@@ -3,6 +3,8 @@
 
 #include "analyses/composition.hpp"
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/forward.hpp"
 #include "lib/weight_processing.hpp"
 
@@ -414,39 +416,41 @@ Array<std::int64_t> edge_array(const std::vector<CompositionEdge>& edges) {
 
 }  // namespace
 
-void write_compare(H5Writer& w, const CompareResult& r) {
-    w.create_group("compare");
-    w.write("compare/similarity", r.similarity);
-    w.write("compare/attention_similarity", r.attention_similarity);
-    w.write("compare/qk_similarity", r.qk_similarity);
-    w.write("compare/ov_similarity", r.ov_similarity);
+void write(H5Writer& w, const CompareResult& r) {
+    namespace s = schema::compare;
+    const char* g = s::group;
+    w.create_group(g);
+    w.write(s::similarity, r.similarity);
+    w.write(s::attention_similarity, r.attention_similarity);
+    w.write(s::qk_similarity, r.qk_similarity);
+    w.write(s::ov_similarity, r.ov_similarity);
     Array<double> matching{{r.matching.size(), 5}, {}};
     for (const auto& m : r.matching)
         for (double v : {double(m.a.layer), double(m.a.head), double(m.b.layer), double(m.b.head), m.similarity})
             matching.data.push_back(v);
-    w.write("compare/matching", matching);
+    w.write(s::matching, matching);
     Array<std::int64_t> unmatched_a{{r.unmatched_a.size(), 2}, {}}, unmatched_b{{r.unmatched_b.size(), 2}, {}};
     for (const auto& h : r.unmatched_a) unmatched_a.data.insert(unmatched_a.data.end(), {h.layer, h.head});
     for (const auto& h : r.unmatched_b) unmatched_b.data.insert(unmatched_b.data.end(), {h.layer, h.head});
-    w.write("compare/unmatched_a", unmatched_a);
-    w.write("compare/unmatched_b", unmatched_b);
-    w.write_scalar("compare/agreement", r.agreement);
-    w.write_scalar("compare/accuracy_a", r.accuracy_a);
-    w.write_scalar("compare/accuracy_b", r.accuracy_b);
-    w.write("compare/edges_a", edge_array(r.edges_a));
-    w.write("compare/edges_b", edge_array(r.edges_b));
-    w.write("compare/edges_both", edge_array(r.edges_both));
-    w.write("compare/edges_only_a", edge_array(r.edges_only_a));
-    w.write("compare/edges_only_b", edge_array(r.edges_only_b));
-    if (!r.probe.empty()) w.write_strings("compare/probe_example", r.probe.front());
-    w.attr("compare", "probe_sequences", r.options.probe);
-    w.attr("compare", "probe_positions", r.n_positions);
-    w.attr("compare", "scored_positions", r.n_scored);
-    w.attr("compare", "seed", static_cast<std::int64_t>(r.options.seed));
-    w.attr("compare", "edge_z", r.options.edge_z);
-    w.attr("compare", "baseline_samples", r.options.baseline_samples);
-    w.attr("compare", "edge_columns", "kind (0 q, 1 k, 2 v), layer_from, head_from, layer_to, head_to");
-    w.attr("compare", "similarity_definition",
+    w.write(s::unmatched_a, unmatched_a);
+    w.write(s::unmatched_b, unmatched_b);
+    w.attr(g, s::attr::agreement, r.agreement);
+    w.attr(g, s::attr::accuracy_a, r.accuracy_a);
+    w.attr(g, s::attr::accuracy_b, r.accuracy_b);
+    w.write(s::edges_a, edge_array(r.edges_a));
+    w.write(s::edges_b, edge_array(r.edges_b));
+    w.write(s::edges_both, edge_array(r.edges_both));
+    w.write(s::edges_only_a, edge_array(r.edges_only_a));
+    w.write(s::edges_only_b, edge_array(r.edges_only_b));
+    if (!r.probe.empty()) w.write_strings(s::probe_example, r.probe.front());
+    w.attr(g, s::attr::probe_sequences, r.options.probe);
+    w.attr(g, s::attr::probe_positions, r.n_positions);
+    w.attr(g, s::attr::scored_positions, r.n_scored);
+    w.attr(g, s::attr::seed, static_cast<std::int64_t>(r.options.seed));
+    w.attr(g, s::attr::edge_z, r.options.edge_z);
+    w.attr(g, s::attr::baseline_samples, r.options.baseline_samples);
+    w.attr(g, s::attr::edge_columns, "kind (0 q, 1 k, 2 v), layer_from, head_from, layer_to, head_to");
+    w.attr(g, s::attr::similarity_definition,
            "mean of the available components: attention (mean over probe queries of 1 - JSD, base 2), "
            "QK and OV (Pearson correlation of row-centred token-space circuits over the shared vocabularies)");
 }

@@ -2,7 +2,7 @@
 // of every pair of heads, an optimal one-to-one matching, and which composition edges correspond.
 #pragma once
 
-#include "lib/hdf5.hpp"
+#include "analyses/results.hpp"
 #include "lib/model.hpp"
 
 #include <cstdint>
@@ -77,6 +77,6 @@ std::vector<int> optimal_assignment(const Eigen::MatrixXd& score);
 CompareResult compare_models(const Model& a, const Model& b, const CompareOptions& options = {});
 
 // Writes group /compare (names as in ARCHITECTURE.md plus the edges and behaviour figures).
-void write_compare(H5Writer& w, const CompareResult& r);
+void write(H5Writer& w, const CompareResult& r);
 
 }  // namespace circuits::analyses

@@ -2,6 +2,8 @@
 #include "analyses/composition.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/parallel.hpp"
 
 #include <cmath>
@@ -163,7 +165,7 @@ CompositionResult compute_composition(const Model& model, const CompositionOptio
     r.v_baseline = b.v;
     using U = std::uint64_t;
     const std::vector<U> dims{static_cast<U>(L), static_cast<U>(H), static_cast<U>(L), static_cast<U>(H)};
-    for (auto* a : {&r.q, &r.k, &r.v, &r.q_z, &r.k_z, &r.v_z}) *a = make_array<float>(dims, kUndefined);
+    for (auto* a : {&r.q, &r.k, &r.v, &r.q_z, &r.k_z, &r.v_z}) *a = Array<float>::nan(dims);
 
     const int n_heads = L * H;
     std::vector<HeadGrams> grams(static_cast<size_t>(n_heads));
@@ -183,39 +185,40 @@ CompositionResult compute_composition(const Model& model, const CompositionOptio
             const int l2 = i2 / H, h2 = i2 % H;
             const auto u2 = static_cast<size_t>(i2);
             const PairScores p = pair_scores(grams[static_cast<size_t>(i1)], grams[u2], W_Q[u2], W_K[u2], W_V[u2]);
-            entry(r.q, {l1, h1, l2, h2}) = static_cast<float>(p.q);
-            entry(r.k, {l1, h1, l2, h2}) = static_cast<float>(p.k);
-            entry(r.v, {l1, h1, l2, h2}) = static_cast<float>(p.v);
-            entry(r.q_z, {l1, h1, l2, h2}) = static_cast<float>((p.q - b.q.mean) / b.q.std);
-            entry(r.k_z, {l1, h1, l2, h2}) = static_cast<float>((p.k - b.k.mean) / b.k.std);
-            entry(r.v_z, {l1, h1, l2, h2}) = static_cast<float>((p.v - b.v.mean) / b.v.std);
+            r.q.at({l1, h1, l2, h2}) = static_cast<float>(p.q);
+            r.k.at({l1, h1, l2, h2}) = static_cast<float>(p.k);
+            r.v.at({l1, h1, l2, h2}) = static_cast<float>(p.v);
+            r.q_z.at({l1, h1, l2, h2}) = static_cast<float>((p.q - b.q.mean) / b.q.std);
+            r.k_z.at({l1, h1, l2, h2}) = static_cast<float>((p.k - b.k.mean) / b.k.std);
+            r.v_z.at({l1, h1, l2, h2}) = static_cast<float>((p.v - b.v.mean) / b.v.std);
         }
     });
     return r;
 }
 
 void write(H5Writer& w, const CompositionResult& r) {
-    const std::string g = "/composition";
+    namespace s = schema::composition;
+    const char* g = s::group;
     w.create_group(g);
-    w.attr(g, "definition",
+    w.attr(g, s::attr::definition,
            "||X Y||_F / (||X||_F ||Y||_F), X = OV[l1,h1]; q: Y = QK[l2,h2], k: Y = QK[l2,h2]^T, v: Y = OV[l2,h2]; "
            "indexed [l1, h1, l2, h2], NaN unless l1 < l2");
-    w.attr(g, "baseline",
+    w.attr(g, s::attr::baseline,
            "i.i.d. N(0, 1) factors of this model's shapes; z = (score - baseline_mean) / baseline_std");
-    w.attr(g, "baseline_samples", r.baseline_samples);
-    w.attr(g, "baseline_seed", static_cast<std::int64_t>(r.seed));
-    const std::pair<const char*, const Baseline*> kinds[] = {{"q", &r.q_baseline}, {"k", &r.k_baseline},
-                                                             {"v", &r.v_baseline}};
-    for (const auto& [name, b] : kinds) {
-        w.attr(g, std::string(name) + "_baseline_mean", b->mean);
-        w.attr(g, std::string(name) + "_baseline_std", b->std);
+    w.attr(g, s::attr::baseline_samples, r.baseline_samples);
+    w.attr(g, s::attr::baseline_seed, static_cast<std::int64_t>(r.seed));
+    const std::pair<s::Kind, const Baseline*> kinds[] = {
+        {s::q, &r.q_baseline}, {s::k, &r.k_baseline}, {s::v, &r.v_baseline}};
+    for (const auto& [kind, b] : kinds) {
+        w.attr(g, kind.baseline_mean, b->mean);
+        w.attr(g, kind.baseline_std, b->std);
     }
-    w.write(g + "/q", r.q);
-    w.write(g + "/k", r.k);
-    w.write(g + "/v", r.v);
-    w.write(g + "/q_z", r.q_z);
-    w.write(g + "/k_z", r.k_z);
-    w.write(g + "/v_z", r.v_z);
+    w.write(s::q.raw, r.q);
+    w.write(s::k.raw, r.k);
+    w.write(s::v.raw, r.v);
+    w.write(s::q.z, r.q_z);
+    w.write(s::k.z, r.k_z);
+    w.write(s::v.z, r.v_z);
 }
 
 }  // namespace circuits::analyses

@@ -2,6 +2,8 @@
 #include "analyses/eigen.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 
 #include <cmath>
 #include <tuple>
@@ -106,33 +108,34 @@ EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
 }
 
 void write(H5Writer& w, const EigenResult& r) {
-    const std::string g = "/eigen";
+    namespace s = schema::eigen;
+    const char* g = s::group;
     w.create_group(g);
     const std::string dense = "dense: every eigenvalue of the core";
     const std::string top = "spectra: the " + std::to_string(r.solver.n_top) + " eigenvalues of largest modulus";
-    w.attr(g, "dense_max_dim", static_cast<std::int64_t>(r.solver.dense_max_dim));
-    w.attr(g, "n_top", static_cast<std::int64_t>(r.solver.n_top));
-    w.attr(g, "head_solver", r.head_cores_iterative ? top : dense);
-    w.attr(g, "copying", "sum(lambda) / sum(|lambda|) over the eigenvalues computed");
-    w.attr(g, "ov_defined", r.ov_defined ? 1 : 0);
-    if (!r.ov_defined) w.attr(g, "ov_undefined_reason", r.ov_undefined_reason);
-    w.attr(g, "ov_vocabulary",
+    w.attr(g, s::attr::dense_max_dim, static_cast<std::int64_t>(r.solver.dense_max_dim));
+    w.attr(g, s::attr::n_top, static_cast<std::int64_t>(r.solver.n_top));
+    w.attr(g, s::attr::head_solver, r.head_cores_iterative ? top : dense);
+    w.attr(g, s::attr::copying, "sum(lambda) / sum(|lambda|) over the eigenvalues computed");
+    w.attr(g, s::attr::ov_defined, r.ov_defined ? 1 : 0);
+    if (!r.ov_defined) w.attr(g, s::attr::ov_undefined_reason, r.ov_undefined_reason);
+    w.attr(g, s::attr::ov_vocabulary,
            r.ov_all_tokens ? std::string("every token (the output vocabulary is the input one)")
                            : std::to_string(r.ov_shared_tokens) +
                                  " tokens in both vocabularies, matched by string (W_E rows, W_U columns)");
-    w.attr(g, "direct_copying", static_cast<double>(r.direct_copying));
-    w.attr(g, "direct_solver", r.ov_defined ? (r.direct_iterative ? top : dense) : std::string("undefined"));
-    w.attr(g, "direct_status", to_string(r.direct_status));
-    w.write(g + "/ov_eigenvalues_re", r.ov_eigenvalues_re);
-    w.write(g + "/ov_eigenvalues_im", r.ov_eigenvalues_im);
-    w.write(g + "/qk_eigenvalues_re", r.qk_eigenvalues_re);
-    w.write(g + "/qk_eigenvalues_im", r.qk_eigenvalues_im);
-    w.write(g + "/ov_copying", r.ov_copying);
-    w.write(g + "/qk_copying", r.qk_copying);
-    w.write(g + "/ov_converged", r.ov_converged);
-    w.write(g + "/qk_converged", r.qk_converged);
-    w.write(g + "/direct_eigenvalues_re", r.direct_eigenvalues_re);
-    w.write(g + "/direct_eigenvalues_im", r.direct_eigenvalues_im);
+    w.attr(g, s::attr::direct_copying, static_cast<double>(r.direct_copying));
+    w.attr(g, s::attr::direct_solver, r.ov_defined ? (r.direct_iterative ? top : dense) : std::string("undefined"));
+    w.attr(g, s::attr::direct_status, to_string(r.direct_status));
+    w.write(s::ov_eigenvalues.re, r.ov_eigenvalues_re);
+    w.write(s::ov_eigenvalues.im, r.ov_eigenvalues_im);
+    w.write(s::qk_eigenvalues.re, r.qk_eigenvalues_re);
+    w.write(s::qk_eigenvalues.im, r.qk_eigenvalues_im);
+    w.write(s::ov_copying, r.ov_copying);
+    w.write(s::qk_copying, r.qk_copying);
+    w.write(s::ov_converged, r.ov_converged);
+    w.write(s::qk_converged, r.qk_converged);
+    w.write(s::direct_eigenvalues.re, r.direct_eigenvalues_re);
+    w.write(s::direct_eigenvalues.im, r.direct_eigenvalues_im);
 }
 
 }  // namespace circuits::analyses

@@ -6,6 +6,8 @@
 #include "analyses/parallel.hpp"
 #include "analyses/results.hpp"
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/forward.hpp"
 
 #include <algorithm>
@@ -302,37 +304,38 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
     return r;
 }
 
-void write_induction(H5Writer& w, const InductionResult& r) {
-    const std::string g = "/induction";
+void write(H5Writer& w, const InductionResult& r) {
+    namespace s = schema::induction;
+    const char* g = s::group;
     w.create_group(g);
-    w.write_matrix(g + "/prev_token", r.prev_token);
-    w.write_matrix(g + "/duplicate_token", r.duplicate_token);
-    w.write_matrix(g + "/induction", r.induction);
-    w.write_matrix(g + "/copying_eval", r.copying_eval);
-    w.write_matrix(g + "/mechanistic", r.mechanistic);
-    w.write_matrix(g + "/ov_copying", r.ov_copying);
-    w.write(g + "/k_composition_trace", r.k_composition_trace);
-    w.write(g + "/is_induction_head", r.is_induction_head);
-    w.write(g + "/is_prev_token_head", r.is_prev_token_head);
-    w.write(g + "/is_copying_head", r.is_copying_head);
+    w.write_matrix(s::prev_token, r.prev_token);
+    w.write_matrix(s::duplicate_token, r.duplicate_token);
+    w.write_matrix(s::induction, r.induction);
+    w.write_matrix(s::copying_eval, r.copying_eval);
+    w.write_matrix(s::mechanistic, r.mechanistic);
+    w.write_matrix(s::ov_copying, r.ov_copying);
+    w.write(s::k_composition_trace, r.k_composition_trace);
+    w.write(s::is_induction_head.dataset, r.is_induction_head);
+    w.write(s::is_prev_token_head.dataset, r.is_prev_token_head);
+    w.write(s::is_copying_head.dataset, r.is_copying_head);
     const auto& o = r.options;
-    w.attr(g, "induction_threshold", o.induction_threshold);
-    w.attr(g, "ov_copying_threshold", o.ov_copying_threshold);
-    w.attr(g, "prev_token_threshold", o.prev_token_threshold);
-    w.attr(g, "copying_threshold", o.copying_threshold);
-    w.attr(g, "probe_length", o.probe_length);
-    w.attr(g, "probe_repeats", o.probe_repeats);
-    w.attr(g, "probe_sequences", o.probe_sequences);
-    w.attr(g, "probe_seed", static_cast<std::int64_t>(o.seed));
-    w.attr(g, "probe_without_replacement", r.probe_without_replacement ? 1 : 0);
-    w.attr(g, "n_positions", r.n_positions);
-    w.attr(g, "is_induction_head_rule", "induction >= induction_threshold and ov_copying > ov_copying_threshold");
-    w.attr(g, "is_prev_token_head_rule", "prev_token >= prev_token_threshold");
-    w.attr(g, "is_copying_head_rule", "ov_copying >= copying_threshold and copying_eval > 0");
-    w.attr(g, "copying_eval_definition",
+    w.attr(g, s::attr::induction_threshold, o.induction_threshold);
+    w.attr(g, s::attr::ov_copying_threshold, o.ov_copying_threshold);
+    w.attr(g, s::attr::prev_token_threshold, o.prev_token_threshold);
+    w.attr(g, s::attr::copying_threshold, o.copying_threshold);
+    w.attr(g, s::attr::probe_length, o.probe_length);
+    w.attr(g, s::attr::probe_repeats, o.probe_repeats);
+    w.attr(g, s::attr::probe_sequences, o.probe_sequences);
+    w.attr(g, s::attr::probe_seed, static_cast<std::int64_t>(o.seed));
+    w.attr(g, s::attr::probe_without_replacement, r.probe_without_replacement ? 1 : 0);
+    w.attr(g, s::attr::n_positions, r.n_positions);
+    w.attr(g, s::is_induction_head.rule, "induction >= induction_threshold and ov_copying > ov_copying_threshold");
+    w.attr(g, s::is_prev_token_head.rule, "prev_token >= prev_token_threshold");
+    w.attr(g, s::is_copying_head.rule, "ov_copying >= copying_threshold and copying_eval > 0");
+    w.attr(g, s::attr::copying_eval_definition,
            "mean over positions in repeats >= 2 of the share of ReLU(d - mean(d)) on the most-attended token, "
            "d = the head's direct logit contribution; rescaled so chance (1/d_vocab_out) = 0, all = 1, none = -1");
-    w.attr(g, "mechanistic_definition",
+    w.attr(g, s::attr::mechanistic_definition,
            "sum over earlier heads p of prev_token[p] * k_composition_trace[p, h]; k_composition_trace = "
            "trace(M) / (sqrt(d_vocab) ||M||_F), M = W_E QK^h (W_E OV^p)^T (token embedding only)");
 }

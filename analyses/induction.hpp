@@ -4,7 +4,7 @@
 #pragma once
 
 #include "analyses/embedding_grams.hpp"
-#include "lib/hdf5.hpp"
+#include "analyses/results.hpp"
 #include "lib/model.hpp"
 
 #include <cstdint>
@@ -77,6 +77,6 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
 
 // Writes group /induction: the [L, H] scores, is_* (uint8), k_composition_trace, thresholds and probe
 // parameters as attributes.
-void write_induction(H5Writer& w, const InductionResult& r);
+void write(H5Writer& w, const InductionResult& r);
 
 }  // namespace circuits::analyses

@@ -6,6 +6,8 @@
 #include "analyses/induction.hpp"
 #include "analyses/parallel.hpp"
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/factored_matrix.hpp"
 #include "lib/forward.hpp"
 
@@ -335,68 +337,75 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
     return r;
 }
 
-void write_path_expansion(H5Writer& w, const PathExpansionResult& r) {
-    const std::string g = "/path";
-    w.create_group(g);
-    w.write_scalar(g + "/direct_norm", r.direct_norm);
-    w.write_scalar(g + "/direct_copying", r.direct_copying);
-    w.write_matrix(g + "/head_norm", r.head_norm);
-    w.write_matrix(g + "/head_copying", r.head_copying);
-    w.write(g + "/virtual_norm", r.virtual_norm);
-    w.write(g + "/virtual_copying", r.virtual_copying);
-    for (size_t k = 0; k < r.chains.size(); ++k) {
-        const auto order = static_cast<std::uint64_t>(k + 3);
-        const auto& chains = r.chains[k];
-        Array<std::int64_t> heads;
-        heads.dims = {chains.size(), order, 2};
-        Array<double> norm, copying;
-        norm.dims = copying.dims = {chains.size()};
-        for (const auto& ch : chains) {
-            for (const auto& [l, h] : ch.heads) {
-                heads.data.push_back(l);
-                heads.data.push_back(h);
-            }
-            norm.data.push_back(ch.norm);
-            copying.data.push_back(ch.copying);
-        }
-        const std::string prefix = g + "/order" + std::to_string(order);
-        w.write(prefix + "_heads", heads);
-        w.write(prefix + "_norm", norm);
-        w.write(prefix + "_copying", copying);
+namespace {
+
+// The chains of `order` >= 3 heads: heads [n, order, 2] as (layer, head), norm [n], copying [n].
+void write_chains(H5Writer& w, int order, const std::vector<PathChain>& chains) {
+    namespace s = schema::path;
+    Array<std::int64_t> heads{{chains.size(), static_cast<std::uint64_t>(order), 2}, {}};
+    Array<double> norm{{chains.size()}, {}}, copying{{chains.size()}, {}};
+    for (const auto& ch : chains) {
+        for (const auto& [l, h] : ch.heads) heads.data.insert(heads.data.end(), {l, h});
+        norm.data.push_back(ch.norm);
+        copying.data.push_back(ch.copying);
     }
-    w.write_matrix(g + "/qk_direct_norm", r.qk_direct_norm);
-    w.write_matrix(g + "/qk_direct_copying", r.qk_direct_copying);
-    w.write(g + "/qk_q_norm", r.qk_q_norm);
-    w.write(g + "/qk_q_copying", r.qk_q_copying);
-    w.write(g + "/qk_k_norm", r.qk_k_norm);
-    w.write(g + "/qk_k_copying", r.qk_k_copying);
-    w.write(g + "/qk_qk_norm", r.qk_qk_norm);
-    auto vec = [](const std::vector<double>& v) {
-        Array<double> a;
-        a.dims = {v.size()};
-        a.data = v;
-        return a;
-    };
+    w.write(s::order_heads(order), heads);
+    w.write(s::order_norm(order), norm);
+    w.write(s::order_copying(order), copying);
+}
+
+Array<double> vector_array(const std::vector<double>& v) {
+    return {{v.size()}, v};
+}
+
+// order_loss [K + 1] and order_effect [K] (effect[k-1] = L_{k-1} - L_k), or why they are missing;
+// order_loss_repeated when the probe measured it.
+void write_order_losses(H5Writer& w, const PathExpansionResult& r) {
+    namespace s = schema::path;
     if (r.loss_positions > 0) {
-        w.write(g + "/order_loss", vec(r.order_loss));
+        w.write(s::order_loss, vector_array(r.order_loss));
         std::vector<double> effect;
         for (size_t k = 1; k < r.order_loss.size(); ++k) effect.push_back(r.order_loss[k - 1] - r.order_loss[k]);
-        w.write(g + "/order_effect", vec(effect));
+        w.write(s::order_effect, vector_array(effect));
     } else {
-        w.attr(g, "order_loss_not_measured", "no position of the token set has its next token in the output vocabulary");
+        w.attr(s::group, s::attr::order_loss_not_measured,
+               "no position of the token set has its next token in the output vocabulary");
     }
     if (!r.order_loss_repeated.empty()) {
-        w.write(g + "/order_loss_repeated", vec(r.order_loss_repeated));
-        w.attr(g, "real_loss_repeated", r.real_loss_repeated);
+        w.write(s::order_loss_repeated, vector_array(r.order_loss_repeated));
+        w.attr(s::group, s::attr::real_loss_repeated, r.real_loss_repeated);
     }
-    w.attr(g, "max_order", r.max_order);
-    w.attr(g, "real_loss", r.real_loss);
-    w.attr(g, "loss_positions", r.loss_positions);
-    w.attr(g, "tokens", r.tokens_source);
-    w.attr(g, "terms",
+}
+
+}  // namespace
+
+void write(H5Writer& w, const PathExpansionResult& r) {
+    namespace s = schema::path;
+    const char* g = s::group;
+    w.create_group(g);
+    w.attr(g, s::attr::direct_norm, r.direct_norm);
+    w.attr(g, s::attr::direct_copying, r.direct_copying);
+    w.write_matrix(s::head_norm, r.head_norm);
+    w.write_matrix(s::head_copying, r.head_copying);
+    w.write(s::virtual_norm, r.virtual_norm);
+    w.write(s::virtual_copying, r.virtual_copying);
+    for (size_t k = 0; k < r.chains.size(); ++k) write_chains(w, static_cast<int>(k + 3), r.chains[k]);
+    w.write_matrix(s::qk_direct_norm, r.qk_direct_norm);
+    w.write_matrix(s::qk_direct_copying, r.qk_direct_copying);
+    w.write(s::qk_q_norm, r.qk_q_norm);
+    w.write(s::qk_q_copying, r.qk_q_copying);
+    w.write(s::qk_k_norm, r.qk_k_norm);
+    w.write(s::qk_k_copying, r.qk_k_copying);
+    w.write(s::qk_qk_norm, r.qk_qk_norm);
+    write_order_losses(w, r);
+    w.attr(g, s::attr::max_order, r.max_order);
+    w.attr(g, s::attr::real_loss, r.real_loss);
+    w.attr(g, s::attr::loss_positions, r.loss_positions);
+    w.attr(g, s::attr::tokens, r.tokens_source);
+    w.attr(g, s::attr::terms,
            "token embedding only: W_E [chain of OV] W_U and W_E [OV] QK [OV]^T W_E^T; positional terms, biases and "
            "MLPs excluded; QK norms are of attention logits (divided by attn_scale)");
-    w.attr(g, "order_loss_definition",
+    w.attr(g, s::attr::order_loss_definition,
            "mean next-token cross-entropy (nats); run 0: every head output removed; run k: value inputs from run "
            "k-1's residual stream, attention patterns frozen to the real run's; order_effect[k-1] = L_{k-1} - L_k");
 }

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "analyses/embedding_grams.hpp"
-#include "lib/hdf5.hpp"
+#include "analyses/results.hpp"
 #include "lib/model.hpp"
 
 #include <cstdint>
@@ -77,6 +77,6 @@ std::vector<std::vector<int>> read_token_file(const Model& model, const std::str
 
 // Writes group /path: direct_norm, direct_copying (scalars), head_*, virtual_*, order{k}_* for k >= 3,
 // qk_*, order_loss [K+1] and what the terms include, as attributes.
-void write_path_expansion(H5Writer& w, const PathExpansionResult& r);
+void write(H5Writer& w, const PathExpansionResult& r);
 
 }  // namespace circuits::analyses

@@ -2,62 +2,53 @@
 // writes its group.
 #include "analyses/registry.hpp"
 
-#include "analyses/bigram.hpp"
-#include "analyses/circuits.hpp"
-#include "analyses/composition.hpp"
-#include "analyses/eigen.hpp"
-#include "analyses/induction.hpp"
-#include "analyses/path_expansion.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 
 namespace circuits::analyses {
 
-namespace {
-
-void run_bigram(PassContext& c, H5Writer& w) {
+BigramOptions bigram_options(const AnalysisOptions& o, int threads) {
     BigramOptions p;
-    p.top_k = c.options().top_k;
-    p.threads = c.threads();
-    write(w, compute_bigram(c.model(), p));
+    p.top_k = o.top_k;
+    p.threads = threads;
+    return p;
 }
 
-void run_circuits(PassContext& c, H5Writer& w) {
+CircuitsOptions circuits_options(const AnalysisOptions& o, int threads) {
     CircuitsOptions p;
-    p.top_k = c.options().top_k;
-    p.threads = c.threads();
-    write(w, compute_circuits(c.model(), p));
+    p.top_k = o.top_k;
+    p.threads = threads;
+    return p;
 }
 
-void run_eigen(PassContext& c, H5Writer& w) {
+EigenPassOptions eigen_options(const AnalysisOptions&, int threads) {
     EigenPassOptions p;
-    p.threads = c.threads();
-    write(w, compute_eigen(c.model(), p));
+    p.threads = threads;
+    return p;
 }
 
-void run_composition(PassContext& c, H5Writer& w) {
+CompositionOptions composition_options(const AnalysisOptions& o, int threads) {
     CompositionOptions p;
-    p.baseline_samples = c.options().baseline_samples;
-    p.seed = c.options().seed;
-    p.threads = c.threads();
-    write(w, compute_composition(c.model(), p));
+    p.baseline_samples = o.baseline_samples;
+    p.seed = o.seed;
+    p.threads = threads;
+    return p;
 }
 
-void run_path_expansion(PassContext& c, H5Writer& w) {
-    const auto& o = c.options();
+PathExpansionOptions path_expansion_options(const AnalysisOptions& o, int threads) {
     PathExpansionOptions p;
     p.max_order = o.max_order;
-    p.threads = c.threads();
+    p.threads = threads;
     p.tokens = o.tokens;
     p.tokens_source = o.tokens_source;
     p.probe_length = o.probe_length;
     p.probe_repeats = o.probe_repeats;
     p.probe_sequences = o.probe_sequences;
     p.seed = o.seed;
-    if (c.on_step) p.on_step = [&c](const std::string& step) { c.on_step("path_expansion." + step); };
-    write_path_expansion(w, path_expansion(c.model(), p, c.grams()));
+    return p;
 }
 
-void run_induction(PassContext& c, H5Writer& w) {
-    const auto& o = c.options();
+InductionOptions induction_options(const AnalysisOptions& o, int threads) {
     InductionOptions p;
     p.probe_length = o.probe_length;
     p.probe_repeats = o.probe_repeats;
@@ -66,8 +57,38 @@ void run_induction(PassContext& c, H5Writer& w) {
     p.induction_threshold = o.induction_threshold;
     p.prev_token_threshold = o.prev_token_threshold;
     p.copying_threshold = o.copying_threshold;
-    p.threads = c.threads();
-    write_induction(w, induction(c.model(), p, c.grams()));
+    p.threads = threads;
+    return p;
+}
+
+namespace {
+
+void run_bigram(PassContext& c, H5Writer& w) {
+    write(w, compute_bigram(c.model(), bigram_options(c.options(), c.threads())));
+}
+
+void run_circuits(PassContext& c, H5Writer& w) {
+    write(w, compute_circuits(c.model(), circuits_options(c.options(), c.threads())));
+}
+
+void run_eigen(PassContext& c, H5Writer& w) {
+    write(w, compute_eigen(c.model(), eigen_options(c.options(), c.threads())));
+}
+
+void run_composition(PassContext& c, H5Writer& w) {
+    c.composition = compute_composition(c.model(), composition_options(c.options(), c.threads()));
+    write(w, *c.composition);
+}
+
+void run_path_expansion(PassContext& c, H5Writer& w) {
+    auto p = path_expansion_options(c.options(), c.threads());
+    if (c.on_step) p.on_step = [&c](const std::string& step) { c.on_step("path_expansion." + step); };
+    write(w, path_expansion(c.model(), p, c.grams()));
+}
+
+void run_induction(PassContext& c, H5Writer& w) {
+    c.induction = induction(c.model(), induction_options(c.options(), c.threads()), c.grams());
+    write(w, *c.induction);
 }
 
 }  // namespace
@@ -82,15 +103,16 @@ const EmbeddingGrams& PassContext::grams() {
 
 const std::vector<Pass>& passes() {
     static const std::vector<Pass> all = {
-        {"bigram", "/bigram", "direct path W_E W_U: top output tokens per input token", run_bigram, false},
-        {"circuits", "/circuits", "per-head OV and QK token circuits: top entries, diagonal, positional QK",
+        {"bigram", schema::bigram::group, "direct path W_E W_U: top output tokens per input token", run_bigram, false},
+        {"circuits", schema::circuits::group, "per-head OV and QK token circuits: top entries, diagonal, positional QK",
          run_circuits, false},
-        {"eigen", "/eigen", "eigenvalues and copying scores of the OV, QK and direct circuits", run_eigen, false},
-        {"composition", "/composition", "Q-, K-, V-composition scores with random baselines and z-scores",
+        {"eigen", schema::eigen::group, "eigenvalues and copying scores of the OV, QK and direct circuits", run_eigen,
+         false},
+        {"composition", schema::composition::group, "Q-, K-, V-composition scores with random baselines and z-scores",
          run_composition, false},
-        {"path_expansion", "/path", "path terms up to order K: factored norms, copying, QK terms, ablation by order",
-         run_path_expansion, true},
-        {"induction", "/induction", "induction probe scores, K-composition evidence, head classification",
+        {"path_expansion", schema::path::group,
+         "path terms up to order K: factored norms, copying, QK terms, ablation by order", run_path_expansion, true},
+        {"induction", schema::induction::group, "induction probe scores, K-composition evidence, head classification",
          run_induction, true},
     };
     return all;
@@ -103,17 +125,18 @@ const Pass* find_pass(const std::string& name) {
 }
 
 void write_analysis_options(H5Writer& w, const AnalysisOptions& o) {
-    w.attr("/", "top_k", o.top_k);
-    w.attr("/", "seed", static_cast<std::int64_t>(o.seed));
-    w.attr("/", "baseline_samples", o.baseline_samples);
-    w.attr("/", "induction_threshold", o.induction_threshold);
-    w.attr("/", "prev_token_threshold", o.prev_token_threshold);
-    w.attr("/", "copying_threshold", o.copying_threshold);
-    w.attr("/", "probe_length", o.probe_length);
-    w.attr("/", "probe_repeats", o.probe_repeats);
-    w.attr("/", "probe_sequences", o.probe_sequences);
-    w.attr("/", "max_order", o.max_order);
-    w.attr("/", "tokens", o.tokens_source.empty() ? std::string("induction probe") : o.tokens_source);
+    namespace a = schema::root::attr;
+    w.attr("/", a::top_k, o.top_k);
+    w.attr("/", a::seed, static_cast<std::int64_t>(o.seed));
+    w.attr("/", a::baseline_samples, o.baseline_samples);
+    w.attr("/", a::induction_threshold, o.induction_threshold);
+    w.attr("/", a::prev_token_threshold, o.prev_token_threshold);
+    w.attr("/", a::copying_threshold, o.copying_threshold);
+    w.attr("/", a::probe_length, o.probe_length);
+    w.attr("/", a::probe_repeats, o.probe_repeats);
+    w.attr("/", a::probe_sequences, o.probe_sequences);
+    w.attr("/", a::max_order, o.max_order);
+    w.attr("/", a::tokens, o.tokens_source.empty() ? std::string("induction probe") : o.tokens_source);
 }
 
 }  // namespace circuits::analyses

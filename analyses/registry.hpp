@@ -2,19 +2,28 @@
 // one line of the table in registry.cpp.
 #pragma once
 
+#include "analyses/bigram.hpp"
+#include "analyses/circuits.hpp"
+#include "analyses/composition.hpp"
+#include "analyses/eigen.hpp"
 #include "analyses/embedding_grams.hpp"
-#include "lib/hdf5.hpp"
+#include "analyses/induction.hpp"
+#include "analyses/path_expansion.hpp"
+#include "analyses/results.hpp"
 #include "lib/model.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace circuits::analyses {
 
-// Every option of an analysis run that changes a number in the results.
+// Every option of an analysis run that changes a number in the results. Its member initialisers are
+// the defaults of `circuits analyze` (the CLI reads them from AnalysisOptions{}); a pass's own option
+// struct is derived from it by the function below named after the pass.
 struct AnalysisOptions {
     int top_k = 10;                // bigram / circuits: top entries kept per row
     std::uint64_t seed = 0;        // probe tokens, random baselines
@@ -30,6 +39,14 @@ struct AnalysisOptions {
     std::string tokens_source;             // where `tokens` came from ("" = the probe)
 };
 
+// Each pass's options for a run with `options` on `threads` worker threads (0 = every core).
+BigramOptions bigram_options(const AnalysisOptions& options, int threads);
+CircuitsOptions circuits_options(const AnalysisOptions& options, int threads);
+EigenPassOptions eigen_options(const AnalysisOptions& options, int threads);
+CompositionOptions composition_options(const AnalysisOptions& options, int threads);
+PathExpansionOptions path_expansion_options(const AnalysisOptions& options, int threads);
+InductionOptions induction_options(const AnalysisOptions& options, int threads);
+
 // What a pass reads: the (weight-processed) model, the options, the thread count, and the embedding
 // Gram matrices, computed on first use and shared by every pass of the run.
 class PassContext {
@@ -42,6 +59,10 @@ public:
     // Called by a pass with "pass.step" when a timed part of it ends (path_expansion: terms,
     // ablation); unset by default.
     std::function<void(const std::string& step)> on_step;
+    // The results the run's per-head summary reads, kept when their pass ran (small: [L, H] and
+    // [L, H, L, H] arrays).
+    std::optional<InductionResult> induction;
+    std::optional<CompositionResult> composition;
 
 private:
     const Model& m_model;
@@ -53,7 +74,7 @@ private:
 // One pass: runs on the context and writes its results group.
 struct Pass {
     const char* name;     // as given to --passes
-    const char* group;    // the results group it writes, e.g. "/path"
+    const char* group;    // the results group it writes, e.g. schema::path::group
     const char* summary;  // one line for --help
     void (*run)(PassContext& context, H5Writer& writer);
     bool uses_grams;      // reads PassContext::grams() (the caller may compute them up front, timed apart)

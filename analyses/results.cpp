@@ -2,6 +2,8 @@
 #include "analyses/results.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 
 #include <array>
 #include <cstdint>
@@ -103,13 +105,15 @@ std::string sha256_file(const std::string& path) {
 }
 
 void write_results_header(H5Writer& w, const ResultsHeader& header) {
-    w.attr("/", "format", "circuits-results");
-    w.attr("/", "format_version", kResultsFormatVersion);
-    w.attr("/", "model_path", header.model_path);
-    w.attr("/", "model_sha256", header.model_sha256);
-    w.attr("/", "circuits_version", CIRCUITS_VERSION);
-    w.attr("/", "passes", join(header.passes));
-    w.attr("/", "weight_processing", header.weight_processing.empty() ? std::string("none") : join(header.weight_processing));
+    namespace a = schema::root::attr;
+    w.attr("/", a::format, schema::root::format_value);
+    w.attr("/", a::format_version, schema::root::format_version_value);
+    w.attr("/", a::model_path, header.model_path);
+    w.attr("/", a::model_sha256, header.model_sha256);
+    w.attr("/", a::circuits_version, CIRCUITS_VERSION);
+    w.attr("/", a::passes, join(header.passes));
+    w.attr("/", a::weight_processing,
+           header.weight_processing.empty() ? std::string("none") : join(header.weight_processing));
 }
 
 bool same_vocabulary(const Model& model) {

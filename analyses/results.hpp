@@ -1,7 +1,7 @@
 // The results file: root attributes shared by every pass, and the helpers passes write with.
 #pragma once
 
-#include "lib/hdf5.hpp"
+#include "lib/array.hpp"
 #include "lib/model.hpp"
 
 #include <cstdint>
@@ -11,9 +11,11 @@
 #include <utility>
 #include <vector>
 
-namespace circuits::analyses {
+namespace circuits {
+class H5Writer;  // lib/hdf5.hpp: only the writers' .cpp files see HDF5
+}  // namespace circuits
 
-inline constexpr int kResultsFormatVersion = 1;
+namespace circuits::analyses {
 
 // What the results file records about the run at its root.
 struct ResultsHeader {
@@ -33,26 +35,19 @@ std::string sha256_file(const std::string& path);
 // The value results files store where a quantity is undefined (same-layer pairs, absent positions).
 inline constexpr float kUndefined = std::numeric_limits<float>::quiet_NaN();
 
-// A row-major array of shape `dims` with every entry `fill`.
+// Older spellings of Array<T>::filled and Array<T>::at, kept only so that the pass bodies being
+// reworked in parallel (issue 11, part C) still compile; new code calls the Array members.
 template <typename T>
 Array<T> make_array(std::vector<std::uint64_t> dims, T fill) {
-    Array<T> a;
-    a.dims = std::move(dims);
-    a.data.assign(a.size(), fill);
-    return a;
+    return Array<T>::filled(std::move(dims), fill);
 }
-
-// The entry of `a` at `index` (one index per dimension, row-major).
 template <typename T>
 T& entry(Array<T>& a, std::initializer_list<std::int64_t> index) {
-    std::uint64_t offset = 0;
-    size_t d = 0;
-    for (auto i : index) offset = offset * a.dims[d++] + static_cast<std::uint64_t>(i);
-    return a.data[offset];
+    return a.at(index);
 }
 template <typename T>
 const T& entry(const Array<T>& a, std::initializer_list<std::int64_t> index) {
-    return entry(const_cast<Array<T>&>(a), index);
+    return a.at(index);
 }
 
 // True when the output vocabulary is the input one (same size and strings), the condition under

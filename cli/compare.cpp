@@ -4,6 +4,7 @@
 #include "analyses/compare.hpp"
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/model_io.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/rasp/program.hpp"
@@ -64,12 +65,13 @@ int run_compare(const po::variables_map& vm, std::ostream& out, std::ostream&) {
     const auto h5 = (std::filesystem::path(output.temp_path()) / "compare.h5").string();
     {
         H5Writer w(h5);
-        w.attr("/", "format", "circuits-compare");
-        w.attr("/", "format_version", 1);
-        w.attr("/", "model_a", path_a);
-        w.attr("/", "model_b", path_b);
-        if (program) w.attr("/", "program", program_name);
-        analyses::write_compare(w, result);
+        namespace root = schema::compare::root_attr;
+        w.attr("/", root::format, schema::compare::format_value);
+        w.attr("/", root::format_version, schema::compare::format_version_value);
+        w.attr("/", root::model_a, path_a);
+        w.attr("/", root::model_b, path_b);
+        if (program) w.attr("/", root::program, program_name);
+        analyses::write(w, result);
         w.close();
     }
     reports::write_compare_page(h5, (std::filesystem::path(output.temp_path()) / "index.html").string());

@@ -1,6 +1,7 @@
 // Every HDF5 call the project makes, wrapped once: failures become circuits::Error naming file and path.
 #pragma once
 
+#include "lib/array.hpp"
 #include "lib/model.hpp"
 
 #include <H5Cpp.h>
@@ -11,18 +12,6 @@
 #include <vector>
 
 namespace circuits {
-
-// An N-dimensional array in row-major (C) order, as HDF5 stores it.
-template <typename T>
-struct Array {
-    std::vector<std::uint64_t> dims;
-    std::vector<T> data;
-    std::uint64_t size() const {
-        std::uint64_t n = 1;
-        for (auto d : dims) n *= d;
-        return n;
-    }
-};
 
 // Read access to an HDF5 file. Every error names the file and the dataset or attribute.
 class H5Reader {

@@ -1,5 +1,6 @@
 // heads/L{l}H{h}.html: one head's scores, token tables, skip-trigrams, eigenvalues, patterns and partners.
 #include "reports/html.hpp"
+#include "lib/results_schema.hpp"
 #include "reports/report_context.hpp"
 
 #include <algorithm>
@@ -62,7 +63,7 @@ std::string skip_trigrams_from_file(const ReportContext& ctx, const TopTable& de
 std::string skip_trigrams(const ReportContext& ctx, const TopTable& qk, const std::optional<TopTable>& ov) {
     // Pass 1: each key token's largest attention logit over the queries listing it; O(rows k).
     std::int64_t max_token = -1;
-    for (auto t : qk.tokens) max_token = std::max(max_token, t);
+    for (auto t : qk.tokens.data) max_token = std::max(max_token, t);
     std::vector<double> best(static_cast<size_t>(max_token + 1), -INFINITY);
     for (int q = 0; q < qk.rows; ++q)
         for (int j = 0; j < qk.k; ++j) {
@@ -130,9 +131,9 @@ std::string partners(const ReportContext& ctx, int layer, int head) {
                     const bool in = dir == 0;
                     if (in ? l >= layer : l <= layer) continue;
                     const int l1 = in ? l : layer, h1 = in ? h : head, l2 = in ? layer : l, h2 = in ? head : h;
-                    const double raw = Composition::at(c.raw, l1, h1, l2, h2);
+                    const double raw = c.raw.at({l1, h1, l2, h2});
                     if (!std::isfinite(raw)) continue;
-                    const double z = c.z ? Composition::at(*c.z, l1, h1, l2, h2) : std::nan("");
+                    const double z = c.z ? c.z->at({l1, h1, l2, h2}) : std::nan("");
                     const double rank = c.z && std::isfinite(z) ? z : raw - mean;
                     found.push_back({c.kind, in ? "in (reads from)" : "out (read by)", l, h, raw, raw - mean, z, rank});
                 }
@@ -206,11 +207,13 @@ std::string eigenvalue_plots(const ReportContext& ctx, int layer, int head) {
 }
 
 std::string positional_heatmap(const ReportContext& ctx, int layer, int head) {
-    const auto m = ctx.results.head_square("/circuits/qk_pos", layer, head);
+    const auto m = ctx.results.head_square(schema::circuits::qk_pos, layer, head);
     if (!m) return note("No positional QK circuit in the results file (/circuits/qk_pos absent).");
     if (m->size() == 0 || !m->array().isFinite().any())
         return note("Positional QK circuit undefined (" +
-                    ctx.results.attr_text("/circuits", "qk_pos_terms").value_or("no finite entries in /circuits/qk_pos") + ").");
+                    ctx.results.attr_text(schema::circuits::group, schema::circuits::attr::qk_pos_terms)
+                        .value_or(std::string("no finite entries in ") + schema::circuits::qk_pos) +
+                    ").");
     Heatmap hm;
     hm.id = "qk-pos";
     hm.rows = static_cast<int>(std::min<Eigen::Index>(m->rows(), kMaxPositions));
@@ -252,8 +255,10 @@ std::string render_head_page(const ReportContext& ctx, int layer, int head) {
 
     body += "<h2 id=\"scores-section\">Scores</h2>\n" + scores_table(ctx, layer, head);
 
-    const auto ov = ctx.results.top_table("/circuits/ov_top_tokens", "/circuits/ov_top_values", layer, head);
-    const auto qk = ctx.results.top_table("/circuits/qk_top_tokens", "/circuits/qk_top_values", layer, head);
+    const auto ov =
+        ctx.results.top_table(schema::circuits::ov_top_tokens, schema::circuits::ov_top_values, layer, head);
+    const auto qk =
+        ctx.results.top_table(schema::circuits::qk_top_tokens, schema::circuits::qk_top_values, layer, head);
     body += "<h2 id=\"ov\">OV circuit: top outputs per source token</h2>\n";
     body += ov ? "<p>Rows of W_E OV W_U: the output tokens whose logits rise most when this head attends to the "
                  "source token.</p>\n" + top_table_html(ctx, *ov, true, "ov-top", "source token")
@@ -263,8 +268,8 @@ std::string render_head_page(const ReportContext& ctx, int layer, int head) {
                      top_table_html(ctx, *qk, false, "qk-top", "query token")
                : note("No QK top-token table in the results file (/circuits/qk_top_tokens absent).");
     body += "<h2 id=\"skip-trigram-section\">Skip-trigrams</h2>\n";
-    const auto dest = ctx.results.top_table("/circuits/skip_trigram_dest_tokens", "/circuits/skip_trigram_dest_values",
-                                            layer, head);
+    const auto dest = ctx.results.top_table(schema::circuits::skip_trigram_dest_tokens,
+                                            schema::circuits::skip_trigram_dest_values, layer, head);
     if (dest)
         body += "<p>[source] … [destination] → [output]: for a source (key) token, the query tokens that attend to it "
                 "most (<code>/circuits/skip_trigram_dest_tokens</code>) and its top OV outputs.</p>\n" +

@@ -1,5 +1,6 @@
 // index.html: the model, per-head score grids, composition heatmaps, path terms, classified heads.
 #include "reports/html.hpp"
+#include "lib/results_schema.hpp"
 #include "reports/report_context.hpp"
 
 #include <algorithm>
@@ -81,7 +82,7 @@ std::string composition_heatmap(const ReportContext& ctx, const Composition& c) 
         for (int h1 = 0; h1 < H; ++h1)
             for (int l2 = 1; l2 < L; ++l2)
                 for (int h2 = 0; h2 < H; ++h2) {
-                    const double raw = l1 < l2 ? Composition::at(c.raw, l1, h1, l2, h2) : std::nan("");
+                    const double raw = l1 < l2 ? c.raw.at({l1, h1, l2, h2}) : std::nan("");
                     hm.values.push_back(raw);
                     if (std::isfinite(raw)) max_dev = std::max(max_dev, std::abs(raw - centre));
                     std::string t = head_name(l1, h1) + " → " + head_name(l2, h2) + " " + composition_name(c.kind) + ": ";
@@ -89,7 +90,7 @@ std::string composition_heatmap(const ReportContext& ctx, const Composition& c) 
                     else {
                         t += format_number(raw);
                         if (c.baseline_mean) t += ", raw − baseline " + format_number(raw - *c.baseline_mean);
-                        if (c.z) t += ", z " + format_number(Composition::at(*c.z, l1, h1, l2, h2));
+                        if (c.z) t += ", z " + format_number(c.z->at({l1, h1, l2, h2}));
                     }
                     hm.titles.push_back(t);
                     hm.links.push_back(l1 < l2 ? "heads/" + head_page_name(l2, h2) : "");
@@ -121,9 +122,9 @@ std::string overview(const ReportContext& ctx) {
     } else {
         out += std::to_string(ctx.n_layers) + " layers × " + std::to_string(ctx.n_heads) + " heads (model file not read)";
     }
-    const std::string processing = ctx.results.root_string("weight_processing");
+    const std::string processing = ctx.results.root_string(schema::root::attr::weight_processing);
     if (!processing.empty()) out += "; weight processing: <code>" + escape_html(processing) + "</code>";
-    const std::string passes = ctx.results.root_string("passes");
+    const std::string passes = ctx.results.root_string(schema::root::attr::passes);
     if (!passes.empty()) out += "; passes: <code>" + escape_html(passes) + "</code>";
     out += ".</p>\n";
     for (const auto& n : ctx.notes) out += note(n);
@@ -132,7 +133,7 @@ std::string overview(const ReportContext& ctx) {
 
 std::string model_section(const ReportContext& ctx) {
     std::string out = "<h2 id=\"model\">Model</h2>\n";
-    const std::string processing = ctx.results.root_string("weight_processing");
+    const std::string processing = ctx.results.root_string(schema::root::attr::weight_processing);
     if (!ctx.model) {
         out += note(ctx.model_path.empty() ? "No model file named in the results."
                                            : "Model file '" + ctx.model_path + "' not read: config and tokens left out.");
@@ -213,9 +214,9 @@ std::string classes_section(const ReportContext& ctx) {
 
 std::string path_section(const ReportContext& ctx) {
     std::string out = "<h2 id=\"path\">Path expansion</h2>\n";
-    const auto direct = ctx.results.scalar("/path/direct_norm");
-    const auto head_norm = ctx.results.head_grid("/path/head_norm");
-    const auto virtual_norm = ctx.results.pair_grid("/path/virtual_norm");
+    const auto direct = ctx.results.scalar(schema::path::group, schema::path::attr::direct_norm);
+    const auto head_norm = ctx.results.head_grid(schema::path::head_norm);
+    const auto virtual_norm = ctx.results.pair_grid(schema::path::virtual_norm);
     if (!direct && !head_norm && !virtual_norm) {
         out += note("No path-term norms in the results file (path expansion not run).");
     } else {
@@ -245,7 +246,7 @@ std::string path_section(const ReportContext& ctx) {
                 for (int h1 = 0; h1 < ctx.n_heads; ++h1)
                     for (int l2 = l1 + 1; l2 < ctx.n_layers; ++l2)
                         for (int h2 = 0; h2 < ctx.n_heads; ++h2) {
-                            const double v = Composition::at(*virtual_norm, l1, h1, l2, h2);
+                            const double v = virtual_norm->at({l1, h1, l2, h2});
                             if (std::isfinite(v)) pairs.push_back({l1, h1, l2, h2, v});
                         }
             std::stable_sort(pairs.begin(), pairs.end(), [](const V& a, const V& b) { return a.v > b.v; });
@@ -261,12 +262,12 @@ std::string path_section(const ReportContext& ctx) {
                std::string(head_norm && ctx.n_layers * ctx.n_heads > kMaxHeadBars ? " (the largest " + std::to_string(kMaxHeadBars) + ")" : "") +
                (virtual_norm ? ", and the strongest virtual heads (order 2)" : "") + ".</figcaption></figure>\n";
     }
-    const auto loss = ctx.results.vector("/path/order_loss");
+    const auto loss = ctx.results.vector(schema::path::order_loss);
     if (!loss) {
         out += note("Loss by order not measured (no /path/order_loss).");
         return out;
     }
-    const auto real = ctx.results.scalar("/path/real_loss");
+    const auto real = ctx.results.scalar(schema::path::group, schema::path::attr::real_loss);
     auto loss_chart = [&](const std::vector<double>& values, const std::optional<double>& real_value,
                           const std::string& id) {
         BarChart chart;
@@ -284,8 +285,10 @@ std::string path_section(const ReportContext& ctx) {
     out += "<figure>" + loss_chart(*loss, real, "order-loss") +
            "<figcaption>Loss when the logits keep path terms up to each order (<code>/path/order_loss</code>); "
            "run k feeds each head's value input from run k−1.</figcaption></figure>\n";
-    if (const auto rep = ctx.results.vector("/path/order_loss_repeated"))
-        out += "<figure>" + loss_chart(*rep, ctx.results.scalar("/path/real_loss_repeated"), "order-loss-repeated") +
+    if (const auto rep = ctx.results.vector(schema::path::order_loss_repeated))
+        out += "<figure>" +
+               loss_chart(*rep, ctx.results.scalar(schema::path::group, schema::path::attr::real_loss_repeated),
+                          "order-loss-repeated") +
                "<figcaption>The same on the probe positions whose next token is a repeat "
                "(<code>/path/order_loss_repeated</code>).</figcaption></figure>\n";
     return out;

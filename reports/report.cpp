@@ -4,6 +4,7 @@
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 #include "lib/hdf5.hpp"
+#include "lib/results_schema.hpp"
 #include "lib/model_io.hpp"
 #include "reports/html.hpp"
 #include "reports/report_context.hpp"
@@ -64,17 +65,19 @@ std::string locate_model(const std::string& results_path, const std::string& nam
 }
 
 std::vector<HeadClass> read_classes(const ResultsReader& r) {
-    std::vector<HeadClass> out = {
-        {"prev_token", "previous-token", "/induction/is_prev_token_head", "", false, {}},
-        {"induction", "induction", "/induction/is_induction_head", "", false, {}},
-        {"copying", "copying", "/induction/is_copying_head", "", false, {}},
+    namespace s = schema::induction;
+    const std::pair<HeadClass, const char*> classes[] = {
+        {{"prev_token", "previous-token", s::is_prev_token_head.dataset, "", false, {}}, s::is_prev_token_head.rule},
+        {{"induction", "induction", s::is_induction_head.dataset, "", false, {}}, s::is_induction_head.rule},
+        {{"copying", "copying", s::is_copying_head.dataset, "", false, {}}, s::is_copying_head.rule},
     };
-    for (auto& c : out) {
+    std::vector<HeadClass> out;
+    for (const auto& [head_class, rule_name] : classes) {
+        auto& c = out.emplace_back(head_class);
         const auto grid = r.head_grid(c.dataset);
         if (!grid) continue;
         c.present = true;
-        const auto slash = c.dataset.rfind('/');
-        if (auto rule = r.attr_text("/induction", c.dataset.substr(slash + 1) + "_rule")) c.rule = *rule;
+        if (auto rule = r.attr_text(s::group, rule_name)) c.rule = *rule;
         for (int l = 0; l < grid->rows(); ++l)
             for (int h = 0; h < grid->cols(); ++h)
                 if ((*grid)(l, h) != 0.0f) c.heads.emplace_back(l, h);
@@ -120,7 +123,8 @@ ReportSummary write_report(const std::string& results_path, const std::string& o
     ResultsReader results(results_path);
     ReportContext ctx{results, options, std::nullopt, "", 0, 0, {}, {}, {}, std::nullopt, {}, {}};
 
-    const std::string named = options.model_path.empty() ? results.root_string("model_path") : options.model_path;
+    const std::string named =
+        options.model_path.empty() ? results.root_string(schema::root::attr::model_path) : options.model_path;
     ctx.model_path = named;
     const std::string found = locate_model(results_path, named);
     if (!options.model_path.empty() && found.empty()) throw Error(options.model_path + ": no such file");

@@ -2,6 +2,7 @@
 #include "reports/results_reader.hpp"
 
 #include "lib/error.hpp"
+#include "lib/results_schema.hpp"
 #include "reports/html.hpp"
 
 #include <algorithm>
@@ -22,72 +23,77 @@ std::string dims_text(const std::vector<std::uint64_t>& d) {
 
 // Datasets whose first two dimensions are (n_layers, n_heads), to infer the shape when no model is read.
 const std::vector<std::string>& head_indexed() {
-    static const std::vector<std::string> names = {
-        "/induction/prev_token", "/induction/induction",     "/eigen/ov_copying",   "/circuits/ov_diag_top1",
-        "/composition/q",        "/composition/k",           "/composition/v",      "/path/head_norm",
-        "/circuits/ov_top_tokens", "/circuits/qk_top_tokens", "/eigen/ov_eigenvalues_re", "/circuits/qk_pos",
-        "/induction/is_induction_head"};
+    namespace s = schema;
+    static const std::vector<std::string> names = {s::induction::prev_token,
+                                                   s::induction::induction,
+                                                   s::eigen::ov_copying,
+                                                   s::circuits::ov_diag_top1,
+                                                   s::composition::q.raw,
+                                                   s::composition::k.raw,
+                                                   s::composition::v.raw,
+                                                   s::path::head_norm,
+                                                   s::circuits::ov_top_tokens,
+                                                   s::circuits::qk_top_tokens,
+                                                   s::eigen::ov_eigenvalues.re,
+                                                   s::circuits::qk_pos,
+                                                   s::induction::is_induction_head.dataset};
     return names;
 }
 
 }  // namespace
 
 const std::vector<ScoreInfo>& known_scores() {
+    namespace s = schema;
     static const std::vector<ScoreInfo> scores = {
-        {"/induction/prev_token", "prev_token", "previous-token",
+        {s::induction::prev_token, "prev_token", "previous-token",
          "Mean attention from a position to the one before it, on the repeated-sequence probe.", ScoreRange::unit},
-        {"/induction/induction", "induction", "induction",
+        {s::induction::induction, "induction", "induction",
          "Mean attention to the token after an earlier occurrence of the current token (prefix matching), "
          "on the repeated-sequence probe.",
          ScoreRange::unit},
-        {"/eigen/ov_copying", "ov_copying", "OV copying",
+        {s::eigen::ov_copying, "ov_copying", "OV copying",
          "sum(λ) / sum(|λ|) over the eigenvalues of the OV circuit W_E OV W_U: positive when the head raises the "
          "logit of the token it attends to.",
          ScoreRange::signed_unit},
-        {"/induction/duplicate_token", "duplicate_token", "duplicate-token",
+        {s::induction::duplicate_token, "duplicate_token", "duplicate-token",
          "Mean attention to earlier occurrences of the current token, on the repeated-sequence probe.",
          ScoreRange::unit},
-        {"/induction/copying_eval", "copying_eval", "copying evaluator",
+        {s::induction::copying_eval, "copying_eval", "copying evaluator",
          "Share of the head's direct logit effect (mean-subtracted, ReLU) that goes to the attended token, "
          "rescaled to [-1, 1].",
          ScoreRange::signed_unit},
-        {"/induction/mechanistic", "mechanistic", "mechanistic (K-composition)",
+        {s::induction::mechanistic, "mechanistic", "mechanistic (K-composition)",
          "K-composition with earlier heads weighted by their previous-token scores: induction evidence from the "
          "weights alone.",
          ScoreRange::free},
-        {"/circuits/qk_diag_top1", "qk_diag_top1", "QK self-attention share",
+        {s::circuits::qk_diag_top1, "qk_diag_top1", "QK self-attention share",
          "Share of query tokens whose top key is the token itself.", ScoreRange::unit},
-        {"/circuits/ov_diag_rank_mean", "ov_diag_rank_mean", "OV self rank",
+        {s::circuits::ov_diag_rank_mean, "ov_diag_rank_mean", "OV self rank",
          "Mean position of the source token itself in its OV row (0 = its own top output).", ScoreRange::positive},
-        {"/circuits/qk_diag_rank_mean", "qk_diag_rank_mean", "QK self rank",
+        {s::circuits::qk_diag_rank_mean, "qk_diag_rank_mean", "QK self rank",
          "Mean position of the query token itself among its keys (0 = its own top key).", ScoreRange::positive},
-        {"/eigen/qk_copying", "qk_copying", "QK copying",
+        {s::eigen::qk_copying, "qk_copying", "QK copying",
          "sum(λ) / sum(|λ|) over the eigenvalues of the token QK circuit: positive when the head attends to the "
          "same token.",
          ScoreRange::signed_unit},
-        {"/circuits/ov_diag_top1", "ov_diag_top1", "OV self-copy share",
+        {s::circuits::ov_diag_top1, "ov_diag_top1", "OV self-copy share",
          "Share of source tokens whose top-1 OV output is the token itself.", ScoreRange::unit},
-        {"/path/head_norm", "head_norm", "path norm",
-         "Frobenius norm of the head's path term W_E OV W_U.", ScoreRange::positive},
-        {"/path/head_copying", "head_copying", "path copying",
-         "Copying score of the head's path term W_E OV W_U.", ScoreRange::signed_unit},
+        {s::path::head_norm, "head_norm", "path norm", "Frobenius norm of the head's path term W_E OV W_U.",
+         ScoreRange::positive},
+        {s::path::head_copying, "head_copying", "path copying", "Copying score of the head's path term W_E OV W_U.",
+         ScoreRange::signed_unit},
     };
     return scores;
 }
 
-double Composition::at(const Array<float>& a, int l1, int h1, int l2, int h2) {
-    const auto L = a.dims[0], H = a.dims[1];
-    const auto i = ((static_cast<std::uint64_t>(l1) * H + static_cast<std::uint64_t>(h1)) * L +
-                    static_cast<std::uint64_t>(l2)) * H + static_cast<std::uint64_t>(h2);
-    return a.data[static_cast<size_t>(i)];
-}
-
 ResultsReader::ResultsReader(const std::string& path) : m_file(path) {
-    if (!m_file.has_attribute("/", "format"))
+    namespace root = schema::root;
+    if (!m_file.has_attribute("/", root::attr::format))
         throw Error(path + ": not a circuits results file (no root attribute 'format')");
-    const auto format = m_file.attr_string("/", "format");
-    if (format != "circuits-results")
-        throw Error(path + ": not a circuits results file (format = '" + format + "', expected 'circuits-results')");
+    const auto format = m_file.attr_string("/", root::attr::format);
+    if (format != root::format_value)
+        throw Error(path + ": not a circuits results file (format = '" + format + "', expected '" + root::format_value +
+                    "')");
     for (const auto& name : head_indexed())
         if (m_file.exists(name) && !m_file.is_group(name)) {
             const auto d = m_file.dims(name);
@@ -151,8 +157,8 @@ std::optional<Matrix> ResultsReader::head_grid(const std::string& dataset) const
 std::vector<HeadScore> ResultsReader::head_scores() const {
     std::vector<HeadScore> out;
     for (auto info : known_scores()) {
-        if (info.key == "ov_copying" && !has(info.dataset) && has("/induction/ov_copying"))
-            info.dataset = "/induction/ov_copying";
+        if (info.dataset == schema::eigen::ov_copying && !has(info.dataset) && has(schema::induction::ov_copying))
+            info.dataset = schema::induction::ov_copying;
         if (auto grid = head_grid(info.dataset)) out.push_back({info, *grid});
     }
     return out;
@@ -170,20 +176,20 @@ std::optional<Array<float>> ResultsReader::pair_grid(const std::string& dataset)
 }
 
 std::optional<Composition> ResultsReader::composition(const std::string& kind) const {
-    const std::string g = "/composition/";
-    auto raw = pair_grid(g + kind);
-    if (!raw) return std::nullopt;
-    Composition c;
-    c.kind = kind;
-    c.raw = std::move(*raw);
-    c.z = pair_grid(g + kind + "_z");
-    // The contract names /composition/{kind}_baseline_mean as attributes; read them from the group, or
-    // from the raw dataset as baseline_mean / baseline_std.
-    c.baseline_mean = attr_number("/composition", kind + "_baseline_mean");
-    if (!c.baseline_mean) c.baseline_mean = attr_number(g + kind, "baseline_mean");
-    c.baseline_std = attr_number("/composition", kind + "_baseline_std");
-    if (!c.baseline_std) c.baseline_std = attr_number(g + kind, "baseline_std");
-    return c;
+    namespace s = schema::composition;
+    for (const auto& k : s::kinds) {
+        if (kind != k.name) continue;
+        auto raw = pair_grid(k.raw);
+        if (!raw) return std::nullopt;
+        Composition c;
+        c.kind = kind;
+        c.raw = std::move(*raw);
+        c.z = pair_grid(k.z);
+        c.baseline_mean = attr_number(s::group, k.baseline_mean);
+        c.baseline_std = attr_number(s::group, k.baseline_std);
+        return c;
+    }
+    throw Error("unknown composition kind '" + kind + "' (q, k or v)");
 }
 
 std::optional<TopTable> ResultsReader::top_table(const std::string& tokens, const std::string& values, int layer,
@@ -198,13 +204,13 @@ std::optional<TopTable> ResultsReader::top_table(const std::string& tokens, cons
     TopTable t;
     t.rows = static_cast<int>(dt[2]);
     t.k = static_cast<int>(dt[3]);
-    t.tokens = m_file.read_int_slice(tokens, at).data;
-    t.values = m_file.read_float_slice(values, at).data;
+    t.tokens = m_file.read_int_slice(tokens, at);
+    t.values = m_file.read_float_slice(values, at);
     return t;
 }
 
 std::optional<TopTable> ResultsReader::bigram() const {
-    const std::string tokens = "/bigram/top_tokens", values = "/bigram/top_logits";
+    const std::string tokens = schema::bigram::top_tokens, values = schema::bigram::top_logits;
     if (!has(tokens) || !has(values)) return std::nullopt;
     const auto dt = m_file.dims(tokens), dv = m_file.dims(values);
     if (dt.size() != 2) throw Error(m_file.where(tokens) + ": shape " + dims_text(dt) + ", expected [d_vocab, k]");
@@ -212,8 +218,8 @@ std::optional<TopTable> ResultsReader::bigram() const {
     TopTable t;
     t.rows = static_cast<int>(dt[0]);
     t.k = static_cast<int>(dt[1]);
-    t.tokens = m_file.read_int(tokens).data;
-    t.values = m_file.read_float(values).data;
+    t.tokens = m_file.read_int(tokens);
+    t.values = m_file.read_float(values);
     return t;
 }
 
@@ -226,7 +232,9 @@ std::optional<Matrix> ResultsReader::head_square(const std::string& dataset, int
 
 std::optional<std::vector<std::complex<double>>> ResultsReader::eigenvalues(const std::string& circuit, int layer,
                                                                           int head) const {
-    const std::string re = "/eigen/" + circuit + "_eigenvalues_re", im = "/eigen/" + circuit + "_eigenvalues_im";
+    if (circuit != "ov" && circuit != "qk") throw Error("unknown eigenvalue circuit '" + circuit + "' (ov or qk)");
+    const auto& names = circuit == "ov" ? schema::eigen::ov_eigenvalues : schema::eigen::qk_eigenvalues;
+    const std::string re = names.re, im = names.im;
     if (!has(re) || !has(im)) return std::nullopt;
     check_leading(re, 3);
     check_leading(im, 3);
@@ -240,17 +248,9 @@ std::optional<std::vector<std::complex<double>>> ResultsReader::eigenvalues(cons
     return out;
 }
 
-std::optional<double> ResultsReader::scalar(const std::string& dataset) const {
-    if (has(dataset)) {
-        const auto a = m_file.read_double(dataset);
-        if (a.data.size() != 1)
-            throw Error(m_file.where(dataset) + ": shape " + dims_text(a.dims) + ", expected a scalar");
-        return a.data[0];
-    }
-    const auto slash = dataset.rfind('/');
-    const std::string parent = slash == 0 ? "/" : dataset.substr(0, slash);
-    if (!m_file.exists(parent) && parent != "/") return std::nullopt;
-    return attr_number(parent, dataset.substr(slash + 1));
+std::optional<double> ResultsReader::scalar(const std::string& group, const std::string& name) const {
+    if (!m_file.exists(group)) return std::nullopt;
+    return attr_number(group, name);
 }
 
 std::optional<std::vector<double>> ResultsReader::vector(const std::string& dataset) const {

@@ -1,6 +1,7 @@
 // Read access to a results file for the reports: any subset of the pass groups, shapes checked.
 #pragma once
 
+#include "lib/array.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/model.hpp"
 
@@ -23,7 +24,7 @@ enum class ScoreRange {
 
 // A per-head [L, H] score the report knows how to show.
 struct ScoreInfo {
-    std::string dataset;      // "/induction/prev_token"
+    std::string dataset;      // a path from lib/results_schema.hpp, e.g. schema::induction::prev_token
     std::string key;          // "prev_token": element ids (grid-KEY, score-KEY)
     std::string label;        // "previous-token"
     std::string description;  // one sentence
@@ -42,10 +43,10 @@ struct HeadScore {
 // One head's top-k table: row r (a source or query token index) -> k (token, value) pairs.
 struct TopTable {
     int rows = 0, k = 0;
-    std::vector<std::int64_t> tokens;  // row-major [rows, k]
-    std::vector<float> values;         // row-major [rows, k]
-    std::int64_t token(int r, int j) const { return tokens[static_cast<size_t>(r) * static_cast<size_t>(k) + static_cast<size_t>(j)]; }
-    float value(int r, int j) const { return values[static_cast<size_t>(r) * static_cast<size_t>(k) + static_cast<size_t>(j)]; }
+    Array<std::int64_t> tokens;  // [rows, k]
+    Array<float> values;         // [rows, k]
+    std::int64_t token(int r, int j) const { return tokens.at({r, j}); }
+    float value(int r, int j) const { return values.at({r, j}); }
 };
 
 // One composition kind ("q", "k" or "v") over every head pair.
@@ -54,8 +55,6 @@ struct Composition {
     Array<float> raw;               // [L, H, L, H]; NaN where l1 >= l2
     std::optional<Array<float>> z;  // [L, H, L, H] when the file has {kind}_z
     std::optional<double> baseline_mean, baseline_std;
-    // Entry (l1, h1) -> (l2, h2) of an [L, H, L, H] array.
-    static double at(const Array<float>& a, int l1, int h1, int l2, int h2);
 };
 
 class ResultsReader {
@@ -90,19 +89,22 @@ public:
     std::vector<HeadScore> head_scores() const;
     // An [L, H, L, H] dataset.
     std::optional<Array<float>> pair_grid(const std::string& dataset) const;
+    // Composition kind "q", "k" or "v" (schema::composition::kinds), its baselines from the group's
+    // attributes; nullopt when the raw scores are absent.
     std::optional<Composition> composition(const std::string& kind) const;
     // One head's [V, k] slice of a tokens / values dataset pair such as /circuits/ov_top_tokens and
     // ov_top_values; nullopt when either is absent.
     std::optional<TopTable> top_table(const std::string& tokens, const std::string& values, int layer,
                                       int head) const;
-    // The direct path's table /bigram/top_tokens, top_logits [d_vocab, k]; nullopt when absent.
+    // The direct path's table schema::bigram::top_tokens, top_logits [d_vocab, k]; nullopt when absent.
     std::optional<TopTable> bigram() const;
     // One head's [P, P] slice of an [L, H, P, P] dataset.
     std::optional<Matrix> head_square(const std::string& dataset, int layer, int head) const;
-    // One head's eigenvalues of the "ov" or "qk" circuit from /eigen/{circuit}_eigenvalues_re and _im.
+    // One head's eigenvalues of the "ov" or "qk" circuit (schema::eigen::ov_eigenvalues, qk_eigenvalues).
     std::optional<std::vector<std::complex<double>>> eigenvalues(const std::string& circuit, int layer, int head) const;
-    // A scalar dataset, or an attribute of the dataset's parent group with the same name.
-    std::optional<double> scalar(const std::string& dataset) const;
+    // A scalar result: by the schema's one rule, a numeric attribute of its group, e.g.
+    // scalar(schema::path::group, schema::path::attr::real_loss). nullopt when absent.
+    std::optional<double> scalar(const std::string& group, const std::string& name) const;
     // A 1-D dataset.
     std::optional<std::vector<double>> vector(const std::string& dataset) const;
     // A numeric attribute, or nullopt when absent or not a number.

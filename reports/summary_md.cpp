@@ -1,4 +1,5 @@
 // summary.md: the index page's overview in Markdown, for a terminal or a pull request.
+#include "lib/results_schema.hpp"
 #include "reports/html.hpp"
 #include "reports/report_context.hpp"
 
@@ -28,9 +29,8 @@ std::string code_span(const std::string& s) {
     return escaped;
 }
 
-}  // namespace
-
-std::string render_summary(const ReportContext& ctx) {
+// The title and what the report was made from: model, results file, passes, processing, notes.
+std::string header_lines(const ReportContext& ctx) {
     std::string out;
     const std::string model_name =
         ctx.model_path.empty() ? ctx.results.path() : std::filesystem::path(ctx.model_path).filename().string();
@@ -49,13 +49,18 @@ std::string render_summary(const ReportContext& ctx) {
                " (not read)\n";
     }
     out += "- results: " + code_span(ctx.results.path()) + "\n";
-    const std::string passes = ctx.results.root_string("passes");
+    const std::string passes = ctx.results.root_string(schema::root::attr::passes);
     if (!passes.empty()) out += "- passes: " + escape_markdown(passes) + "\n";
-    const std::string processing = ctx.results.root_string("weight_processing");
+    const std::string processing = ctx.results.root_string(schema::root::attr::weight_processing);
     if (!processing.empty()) out += "- weight processing: " + escape_markdown(processing) + "\n";
     if (ctx.model && !ctx.model->program_source.empty()) out += "- compiled from a RASP program (source in index.html)\n";
     for (const auto& n : ctx.notes) out += "- note: " + escape_markdown(n) + "\n";
+    return out;
+}
 
+// Each head class and the heads in it.
+std::string classes_section(const ReportContext& ctx) {
+    std::string out;
     out += "\n## Classified heads\n\n";
     for (const auto& c : ctx.classes) {
         out += "- " + c.label + ": ";
@@ -65,7 +70,12 @@ std::string render_summary(const ReportContext& ctx) {
             for (size_t i = 0; i < c.heads.size(); ++i) out += (i ? ", " : "") + head_name(c.heads[i].first, c.heads[i].second);
         out += "\n";
     }
+    return out;
+}
 
+// Every per-head score present, one row per head.
+std::string scores_section(const ReportContext& ctx) {
+    std::string out;
     if (!ctx.scores.empty() && ctx.n_layers > 0) {
         out += "\n## Per-head scores\n\n| head |";
         std::string rule = "|---|";
@@ -81,7 +91,12 @@ std::string render_summary(const ReportContext& ctx) {
                 out += " " + classes + " |\n";
             }
     }
+    return out;
+}
 
+// The kTopPairs strongest pairs of each composition kind (by z, else raw minus baseline).
+std::string composition_section(const ReportContext& ctx) {
+    std::string out;
     if (!ctx.compositions.empty() && ctx.n_layers > 1) {
         out += "\n## Strongest composition\n\n| kind | from | to | raw | raw − baseline | z |\n|---|---|---|---:|---:|---:|\n";
         for (const auto& c : ctx.compositions) {
@@ -95,9 +110,9 @@ std::string render_summary(const ReportContext& ctx) {
                 for (int h1 = 0; h1 < ctx.n_heads; ++h1)
                     for (int l2 = l1 + 1; l2 < ctx.n_layers; ++l2)
                         for (int h2 = 0; h2 < ctx.n_heads; ++h2) {
-                            const double raw = Composition::at(c.raw, l1, h1, l2, h2);
+                            const double raw = c.raw.at({l1, h1, l2, h2});
                             if (!std::isfinite(raw)) continue;
-                            const double z = c.z ? Composition::at(*c.z, l1, h1, l2, h2) : std::nan("");
+                            const double z = c.z ? c.z->at({l1, h1, l2, h2}) : std::nan("");
                             pairs.push_back({l1, h1, l2, h2, raw, z, std::isfinite(z) ? z : raw - mean});
                         }
             std::stable_sort(pairs.begin(), pairs.end(), [](const P& a, const P& b) { return a.rank > b.rank; });
@@ -110,14 +125,28 @@ std::string render_summary(const ReportContext& ctx) {
             }
         }
     }
+    return out;
+}
 
-    if (const auto loss = ctx.results.vector("/path/order_loss")) {
+// Loss by path order, and the real model's.
+std::string loss_section(const ReportContext& ctx) {
+    std::string out;
+    if (const auto loss = ctx.results.vector(schema::path::order_loss)) {
         out += "\n## Loss by path order\n\n| terms kept | loss (nats) |\n|---|---:|\n";
         for (size_t k = 0; k < loss->size(); ++k)
             out += "| " + (k == 0 ? std::string("order 0 (direct only)") : "orders ≤ " + std::to_string(k)) + " | " +
                    format_number((*loss)[k]) + " |\n";
-        if (const auto real = ctx.results.scalar("/path/real_loss")) out += "| real model | " + format_number(*real) + " |\n";
+        if (const auto real = ctx.results.scalar(schema::path::group, schema::path::attr::real_loss))
+            out += "| real model | " + format_number(*real) + " |\n";
     }
+    return out;
+}
+
+}  // namespace
+
+std::string render_summary(const ReportContext& ctx) {
+    std::string out =
+        header_lines(ctx) + classes_section(ctx) + scores_section(ctx) + composition_section(ctx) + loss_section(ctx);
     out += "\nPer-head pages: `heads/L{layer}H{head}.html`; overview: `index.html`.\n";
     return out;
 }

@@ -2,6 +2,7 @@
 // JSD and vocabulary checks on their own.
 #include "analyses/compare.hpp"
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
 
@@ -190,12 +191,12 @@ TEST_CASE("write_compare writes the documented datasets with their shapes") {
     test::TempDir dir;
     {
         H5Writer w(dir.file("c.h5"));
-        write_compare(w, r);
+        write(w, r);
     }
     H5Reader rd(dir.file("c.h5"));
     for (const char* name : {"compare/similarity", "compare/attention_similarity", "compare/qk_similarity",
                              "compare/ov_similarity"})
         CHECK(rd.dims(name) == std::vector<std::uint64_t>{2, 2, 2, 2});
     CHECK(rd.dims("compare/matching") == std::vector<std::uint64_t>{4, 5});
-    CHECK(rd.read_double("compare/agreement").data[0] == doctest::Approx(1.0));
+    CHECK(rd.attr_double("compare", "agreement") == doctest::Approx(1.0));
 }

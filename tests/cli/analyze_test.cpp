@@ -82,20 +82,32 @@ TEST_CASE("analyze: the results file holds every documented dataset with its sha
     using Dims = std::vector<std::uint64_t>;
     const Dims LH{2, 2}, LHLH{2, 2, 2, 2};
     const std::map<std::string, Dims> want = {
-        {"induction/prev_token", LH},          {"induction/duplicate_token", LH},
-        {"induction/induction", LH},           {"induction/copying_eval", LH},
-        {"induction/mechanistic", LH},         {"induction/ov_copying", LH},
-        {"induction/is_induction_head", LH},   {"induction/is_prev_token_head", LH},
-        {"induction/is_copying_head", LH},     {"induction/k_composition_trace", LHLH},
-        {"path/direct_norm", {}},              {"path/direct_copying", {}},
-        {"path/head_norm", LH},                {"path/head_copying", LH},
-        {"path/virtual_norm", LHLH},           {"path/virtual_copying", LHLH},
-        {"path/order3_heads", {0, 3, 2}},      {"path/order3_norm", {0}},
-        {"path/qk_direct_norm", LH},           {"path/qk_direct_copying", LH},
-        {"path/qk_q_norm", LHLH},              {"path/qk_q_copying", LHLH},
-        {"path/qk_k_norm", LHLH},              {"path/qk_k_copying", LHLH},
-        {"path/qk_qk_norm", {2, 2, 2, 2, 2, 2}}, {"path/order_loss", {4}},
-        {"path/order_effect", {3}},            {"path/order_loss_repeated", {4}},
+        {"induction/prev_token", LH},
+        {"induction/duplicate_token", LH},
+        {"induction/induction", LH},
+        {"induction/copying_eval", LH},
+        {"induction/mechanistic", LH},
+        {"induction/ov_copying", LH},
+        {"induction/is_induction_head", LH},
+        {"induction/is_prev_token_head", LH},
+        {"induction/is_copying_head", LH},
+        {"induction/k_composition_trace", LHLH},
+        {"path/head_norm", LH},
+        {"path/head_copying", LH},
+        {"path/virtual_norm", LHLH},
+        {"path/virtual_copying", LHLH},
+        {"path/order3_heads", {0, 3, 2}},
+        {"path/order3_norm", {0}},
+        {"path/qk_direct_norm", LH},
+        {"path/qk_direct_copying", LH},
+        {"path/qk_q_norm", LHLH},
+        {"path/qk_q_copying", LHLH},
+        {"path/qk_k_norm", LHLH},
+        {"path/qk_k_copying", LHLH},
+        {"path/qk_qk_norm", {2, 2, 2, 2, 2, 2}},
+        {"path/order_loss", {4}},
+        {"path/order_effect", {3}},
+        {"path/order_loss_repeated", {4}},
     };
     for (const auto& [name, dims] : want) {
         CAPTURE(name);
@@ -107,6 +119,38 @@ TEST_CASE("analyze: the results file holds every documented dataset with its sha
     CHECK(f.attr_double("induction", "induction_threshold") == 0.4);
     CHECK(f.attr_int("induction", "probe_length") == 25);
     CHECK(f.attr_string("path", "tokens") == "induction probe");
+    // Scalars are attributes of their group (lib/results_schema.hpp).
+    CHECK(f.attr_double("path", "direct_norm") >= 0.0);
+    CHECK(f.has_attribute("path", "direct_copying"));
+}
+
+// Every dataset under `group`, depth first.
+void collect_datasets(const H5Reader& f, const std::string& group, std::vector<std::string>& out) {
+    for (const auto& child : f.children(group)) {
+        const auto path = (group == "/" ? "/" : group + "/") + child;
+        if (f.is_group(path))
+            collect_datasets(f, path, out);
+        else
+            out.push_back(path);
+    }
+}
+
+TEST_CASE("regression: no scalar is a dataset; every scalar is an attribute of its group (one place to look)") {
+    test::TempDir dir;
+    const auto results = dir.file("r.h5");
+    const auto r =
+        test::cli({"analyze", planted_path(), "-o", results, "--baseline-samples", "50", "--probe-sequences", "2"});
+    REQUIRE(r.status == 0);
+    const H5Reader f(results);
+    std::vector<std::string> datasets;
+    collect_datasets(f, "/", datasets);
+    CHECK(datasets.size() > 40);
+    for (const auto& name : datasets) {
+        CAPTURE(name);
+        CHECK_FALSE(f.dims(name).empty());
+    }
+    for (const char* name : {"direct_norm", "direct_copying", "real_loss", "real_loss_repeated"})
+        CHECK_MESSAGE(f.has_attribute("/path", name), name);
 }
 
 TEST_CASE("analyze: options change the recorded numbers; --passes selects groups; default output path") {

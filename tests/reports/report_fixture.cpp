@@ -15,19 +15,6 @@ namespace circuits::test {
 
 namespace {
 
-Array<float> array(std::vector<std::uint64_t> dims, float fill = 0.0f) {
-    Array<float> a;
-    a.dims = std::move(dims);
-    a.data.assign(static_cast<size_t>(a.size()), fill);
-    return a;
-}
-
-float& at4(Array<float>& a, int i, int j, int k, int l) {
-    const auto& d = a.dims;
-    return a.data[static_cast<size_t>(((static_cast<std::uint64_t>(i) * d[1] + static_cast<std::uint64_t>(j)) * d[2] +
-                                       static_cast<std::uint64_t>(k)) * d[3] + static_cast<std::uint64_t>(l))];
-}
-
 // Top-k of each row of `m` [rows, cols] into [l, h, row, :] of tokens / values [L, H, rows, k].
 void top_k_rows(const Matrix& m, int l, int h, Array<float>& tokens, Array<float>& values) {
     const int k = static_cast<int>(tokens.dims[3]);
@@ -36,8 +23,8 @@ void top_k_rows(const Matrix& m, int l, int h, Array<float>& tokens, Array<float
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return m(r, a) > m(r, b); });
         for (int j = 0; j < k; ++j) {
-            at4(tokens, l, h, static_cast<int>(r), j) = static_cast<float>(order[static_cast<size_t>(j)]);
-            at4(values, l, h, static_cast<int>(r), j) = m(r, order[static_cast<size_t>(j)]);
+            tokens.at({l, h, static_cast<int>(r), j}) = static_cast<float>(order[static_cast<size_t>(j)]);
+            values.at({l, h, static_cast<int>(r), j}) = m(r, order[static_cast<size_t>(j)]);
         }
     }
 }
@@ -105,16 +92,16 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
 
     if (o.groups.count("bigram")) {
         const Matrix bigram = m.W_E * m.W_U;  // [V, V]
-        auto tokens = array({1, 1, uint64_t(V), uint64_t(k)}), values = tokens;
+        auto tokens = Array<float>::filled({1, 1, uint64_t(V), uint64_t(k)}, 0.0f), values = tokens;
         top_k_rows(bigram, 0, 0, tokens, values);
         Array<float> t2{{uint64_t(V), uint64_t(k)}, tokens.data}, v2{{uint64_t(V), uint64_t(k)}, values.data};
         w.write("/bigram/top_tokens", t2);
         w.write("/bigram/top_logits", v2);
     }
     if (o.groups.count("circuits")) {
-        auto ov_tokens = array({uL, uH, uint64_t(V), uint64_t(k)}), ov_values = ov_tokens;
+        auto ov_tokens = Array<float>::filled({uL, uH, uint64_t(V), uint64_t(k)}, 0.0f), ov_values = ov_tokens;
         auto qk_tokens = ov_tokens, qk_values = ov_tokens, dest_tokens = ov_tokens, dest_values = ov_tokens;
-        auto qk_pos = array({uL, uH, uint64_t(P), uint64_t(P)});
+        auto qk_pos = Array<float>::filled({uL, uH, uint64_t(P), uint64_t(P)}, 0.0f);
         Matrix diag(L, H);
         for (int l = 0; l < L; ++l)
             for (int h = 0; h < H; ++h) {
@@ -133,7 +120,7 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
                 const Matrix pos = m.W_pos.topRows(P);
                 const Matrix qk_p = pos * QK(l, h) * pos.transpose() / scale;  // [P, P]
                 for (int i = 0; i < P; ++i)
-                    for (int j = 0; j < P; ++j) at4(qk_pos, l, h, i, j) = qk_p(i, j);
+                    for (int j = 0; j < P; ++j) qk_pos.at({l, h, i, j}) = qk_p(i, j);
             }
         w.write("/circuits/ov_top_tokens", ov_tokens);
         w.write("/circuits/ov_top_values", ov_values);
@@ -172,15 +159,15 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
         const double mean = 1.0 / std::sqrt(double(m.cfg.d_model)), std = 0.02;
         w.create_group("/composition");
         for (const char* kind : {"q", "k", "v"}) {
-            auto raw = array({uL, uH, uL, uH}, std::nanf("")), z = raw;
+            auto raw = Array<float>::filled({uL, uH, uL, uH}, std::nanf("")), z = raw;
             for (int l1 = 0; l1 < L; ++l1)
                 for (int h1 = 0; h1 < H; ++h1)
                     for (int l2 = l1 + 1; l2 < L; ++l2)
                         for (int h2 = 0; h2 < H; ++h2) {
                             const Matrix Y = kind[0] == 'q' ? QK(l2, h2) : kind[0] == 'k' ? Matrix(QK(l2, h2).transpose()) : OV(l2, h2);
                             const double s = composition_score(OV(l1, h1), Y);
-                            at4(raw, l1, h1, l2, h2) = float(s);
-                            at4(z, l1, h1, l2, h2) = float((s - mean) / std);
+                            raw.at({l1, h1, l2, h2}) = float(s);
+                            z.at({l1, h1, l2, h2}) = float((s - mean) / std);
                         }
             w.write(std::string("/composition/") + kind, raw);
             w.write(std::string("/composition/") + kind + "_z", z);
@@ -189,20 +176,21 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
         }
     }
     if (o.groups.count("path")) {
-        w.write_scalar("/path/direct_norm", double((m.W_E * m.W_U).norm()));
+        w.create_group("/path");
+        w.attr("/path", "direct_norm", double((m.W_E * m.W_U).norm()));
         Matrix head_norm(L, H);
-        auto virt = array({uL, uH, uL, uH}, std::nanf(""));
+        auto virt = Array<float>::filled({uL, uH, uL, uH}, std::nanf(""));
         for (int l = 0; l < L; ++l)
             for (int h = 0; h < H; ++h) head_norm(l, h) = (m.W_E * OV(l, h) * m.W_U).norm();
         for (int l1 = 0; l1 < L; ++l1)
             for (int h1 = 0; h1 < H; ++h1)
                 for (int l2 = l1 + 1; l2 < L; ++l2)
-                    for (int h2 = 0; h2 < H; ++h2) at4(virt, l1, h1, l2, h2) = (m.W_E * OV(l1, h1) * OV(l2, h2) * m.W_U).norm();
+                    for (int h2 = 0; h2 < H; ++h2) virt.at({l1, h1, l2, h2}) = (m.W_E * OV(l1, h1) * OV(l2, h2) * m.W_U).norm();
         w.write_matrix("/path/head_norm", head_norm);
         w.write("/path/virtual_norm", virt);
         Array<double> loss{{3}, {3.2188, 1.5, 0.4125}};
         w.write("/path/order_loss", loss);
-        w.write_scalar("/path/real_loss", 0.3906);
+        w.attr("/path", "real_loss", 0.3906);
     }
     if (o.groups.count("induction")) {
         // Probe scores as planted: L0H0 previous-token, L1H0 induction and copying.

@@ -39,7 +39,7 @@ TEST_CASE("results reader: per-head slices of [L, H, ...] datasets read the righ
     CHECK(rr.groups() == std::vector<std::string>{"circuits"});
 }
 
-TEST_CASE("results reader: composition baselines from the group or the dataset attributes") {
+TEST_CASE("regression: composition baselines are read from the group's attributes only, not a second place") {
     test::TempDir dir;
     const auto path = dir.file("r.h5");
     Array<float> raw{{2, 1, 2, 1}, {NAN, 0.5f, NAN, NAN}};
@@ -49,8 +49,11 @@ TEST_CASE("results reader: composition baselines from the group or the dataset a
         w.write("/composition/q", raw);
         w.write("/composition/k", raw);
         w.attr("/composition", "q_baseline_mean", 0.125);
-        w.attr("/composition/k", "baseline_mean", 0.25);
-        w.attr("/composition/k", "baseline_std", 0.0625);
+        w.attr("/composition", "k_baseline_mean", 0.25);
+        w.attr("/composition", "k_baseline_std", 0.0625);
+        // Attributes of the raw dataset are not where the schema puts baselines: ignored.
+        w.attr("/composition/q", "baseline_mean", 9.0);
+        w.attr("/composition/q", "baseline_std", 9.0);
     }
     reports::ResultsReader rr(path);
     const auto q = rr.composition("q"), k = rr.composition("k");
@@ -61,8 +64,9 @@ TEST_CASE("results reader: composition baselines from the group or the dataset a
     CHECK(!q->z);
     CHECK(*k->baseline_mean == 0.25);
     CHECK(*k->baseline_std == 0.0625);
-    CHECK(reports::Composition::at(k->raw, 0, 0, 1, 0) == 0.5);
-    CHECK(std::isnan(reports::Composition::at(k->raw, 1, 0, 0, 0)));
+    CHECK(k->raw.at({0, 0, 1, 0}) == 0.5);
+    CHECK(std::isnan(k->raw.at({1, 0, 0, 0})));
+    CHECK_THROWS_AS(rr.composition("x"), Error);
 }
 
 TEST_CASE("results reader: shapes are checked against the model's layers and heads") {

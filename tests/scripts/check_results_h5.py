@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Checks that h5py reads a results file written by `circuits analyze`: root attributes, every
-documented dataset of the induction and path groups with its shape and dtype, and the planted heads.
+documented dataset of the induction and path groups with its shape and dtype, scalars as group
+attributes, and the planted heads.
 
 Usage: /usr/bin/python3 check_results_h5.py CIRCUITS_BINARY
 """
@@ -34,7 +35,6 @@ def main() -> int:
                 "induction/copying_eval": ((L, H), np.float32),
                 "induction/mechanistic": ((L, H), np.float32),
                 "induction/is_induction_head": ((L, H), np.uint8),
-                "path/direct_norm": ((), np.float64),
                 "path/head_norm": ((L, H), np.float32),
                 "path/virtual_norm": ((L, H, L, H), np.float32),
                 "path/qk_k_norm": ((L, H, L, H), np.float32),
@@ -47,6 +47,12 @@ def main() -> int:
             flags = f["induction/is_induction_head"][()]
             assert flags.tolist() == [[0, 0], [1, 0]], flags
             assert float(f["induction"].attrs["induction_threshold"]) == 0.4
+            # Every scalar is an attribute of its group; datasets are arrays.
+            assert float(f["path"].attrs["direct_norm"]) >= 0.0
+            scalar_datasets = []
+            f.visititems(lambda name, obj: scalar_datasets.append(name)
+                         if isinstance(obj, h5py.Dataset) and obj.shape == () else None)
+            assert scalar_datasets == [], scalar_datasets
             virtual = f["path/virtual_norm"][()]
             assert np.isnan(virtual[1, 0, 0, 0]) and np.isfinite(virtual[0, 0, 1, 0])
             loss = f["path/order_loss"][()]

@@ -114,7 +114,7 @@ def main(model_path, results_path):
             comp.attrs[kind + "_baseline_mean"], comp.attrs[kind + "_baseline_std"] = mean, std
 
         path = r.create_group("path")
-        path["direct_norm"] = np.float64(np.linalg.norm(W_E @ W_U))
+        path.attrs["direct_norm"] = np.float64(np.linalg.norm(W_E @ W_U))
         path["head_norm"] = head_norm
         virt = np.full((L, H, L, H), np.nan, np.float32)
         for l1 in range(L):
@@ -124,7 +124,7 @@ def main(model_path, results_path):
                         virt[l1, h1, l2, h2] = np.linalg.norm(W_E @ OV(l1, h1) @ OV(l2, h2) @ W_U)
         path["virtual_norm"] = virt
         path["order_loss"] = np.array([3.2188, 1.5, 0.4125])
-        path["real_loss"] = np.float64(0.3906)
+        path.attrs["real_loss"] = np.float64(0.3906)
 
         ind = r.create_group("induction")
         ind["prev_token"] = np.array([[0.9731, 0.0625], [0.0412, 0.0588]], np.float32)
