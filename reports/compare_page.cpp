@@ -94,10 +94,10 @@ void write_compare_page(const std::string& compare_h5, const std::string& out_ht
     const auto Lb = static_cast<int>(sim.dims[2]), Hb = static_cast<int>(sim.dims[3]);
 
     std::string body = "<h1>Model comparison</h1>";
-    body += "<p>A: <code>" + escape_html(path_a) + "</code> (" + escape_html(a.cfg.origin) + ", " +
+    body += "<p>A: <code>" + escape_html(path_a) + "</code> (" + escape_html(to_string(a.cfg.origin)) + ", " +
             std::to_string(La) + " layers &#215; " + std::to_string(Ha) + " heads, d_model " +
             std::to_string(a.cfg.d_model) + ")<br/>B: <code>" + escape_html(path_b) + "</code> (" +
-            escape_html(b.cfg.origin) + ", " + std::to_string(Lb) + " layers &#215; " + std::to_string(Hb) +
+            escape_html(to_string(b.cfg.origin)) + ", " + std::to_string(Lb) + " layers &#215; " + std::to_string(Hb) +
             " heads, d_model " + std::to_string(b.cfg.d_model) + ")</p>";
 
     // Behaviour.
