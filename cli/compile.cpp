@@ -41,7 +41,7 @@ int run_compile(const po::variables_map& vm, std::ostream& out, std::ostream& er
         << ": " << c.n_layers << " layer" << (c.n_layers == 1 ? "" : "s") << ", " << c.n_heads << " head"
         << (c.n_heads == 1 ? "" : "s") << " per layer, d_model " << c.d_model << " (residual width), d_head "
         << c.d_head << ", d_mlp " << c.d_mlp << (c.causal ? ", causal" : "") << "; output '" << model.output_sop
-        << "' (" << model.output_encoding << ")\n";
+        << "' (" << to_string(model.output_encoding) << ")\n";
     if (vm.count("verify")) {
         const int n = vm["verify"].as<int>();
         if (n < 0) throw UsageError("--verify takes a number of random inputs >= 0, got " + std::to_string(n));

@@ -2,6 +2,9 @@
 #include "cli/commands.hpp"
 
 #include "lib/model_io.hpp"
+#include "lib/tensor_catalogue.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <ostream>
@@ -12,12 +15,6 @@ namespace circuits::cli {
 namespace po = boost::program_options;
 
 namespace {
-
-std::string shape_string(const std::vector<std::int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
 
 std::string sample(const std::vector<std::string>& v, size_t n) {
     std::string out;
@@ -81,18 +78,36 @@ void print_circuit_map(const Model& m, std::ostream& out) {
     }
 }
 
+// The catalogue for this model's config as JSON: what the Python exporters check their own
+// expected names against, so that the C++ catalogue stays the one list.
+void print_catalogue(const Model& m, std::ostream& out) {
+    nlohmann::json tensors = nlohmann::json::array(), attributes = nlohmann::json::array();
+    for (const auto& spec : tensor_catalogue(m.cfg))
+        tensors.push_back(
+            {{"name", spec.name}, {"path", spec.path}, {"shape", spec.shape}, {"optional", spec.optional}});
+    const char* types[] = {"integer", "real", "text"};
+    for (const auto& a : model_attributes())
+        attributes.push_back({{"name", a.name}, {"type", types[static_cast<int>(a.type)]}, {"required", a.required}});
+    out << nlohmann::json{{"tensors", tensors}, {"attributes", attributes}}.dump(1) << "\n";
+}
+
 int run_inspect(const po::variables_map& vm, std::ostream& out, std::ostream&) {
     const auto path = vm["model"].as<std::string>();
     const Model m = load_model(path);
+    if (vm.count("catalogue")) {
+        print_catalogue(m, out);
+        return 0;
+    }
     const auto& c = m.cfg;
     out << "model: " << path << "\n"
-        << "origin: " << c.origin << "\n"
+        << "origin: " << to_string(c.origin) << "\n"
         << "n_layers: " << c.n_layers << "\nn_heads: " << c.n_heads << "\nd_model: " << c.d_model
         << "\nd_head: " << c.d_head << "\nd_vocab: " << c.d_vocab << "\nd_vocab_out: " << c.d_vocab_out
-        << "\nn_ctx: " << c.n_ctx << "\nd_mlp: " << c.d_mlp << "\npositional_embedding_type: "
-        << to_string(c.positional_embedding_type) << "\nnormalization_type: " << to_string(c.normalization_type)
-        << "\nattn_scale: " << c.effective_attn_scale() << "\ncausal: " << (c.causal ? "true" : "false") << "\n";
-    if (c.has_mlp()) out << "act_fn: " << c.act_fn << "\n";
+        << "\nn_ctx: " << c.n_ctx << "\nd_mlp: " << c.d_mlp
+        << "\npositional_embedding_type: " << to_string(c.positional_embedding_type)
+        << "\nnormalization_type: " << to_string(c.normalization_type) << "\nattn_scale: " << c.effective_attn_scale()
+        << "\ncausal: " << (c.causal ? "true" : "false") << "\n";
+    if (c.has_mlp()) out << "act_fn: " << to_string(c.act_fn) << "\n";
     out << "bos_token: ";
     if (c.bos_token >= 0) out << c.bos_token << " (" << m.vocab[static_cast<size_t>(c.bos_token)] << ")\n";
     else out << "none\n";
@@ -106,8 +121,10 @@ int run_inspect(const po::variables_map& vm, std::ostream& out, std::ostream&) {
         print_circuit_map(m, out);
     }
     if (!m.output_sop.empty())
-        out << "\noutput s-op: " << m.output_sop << (m.output_encoding.empty() ? "" : " (" + m.output_encoding + ")") << "\n";
-    if (!m.program_source.empty()) out << "\nprogram:\n" << m.program_source << (m.program_source.back() == '\n' ? "" : "\n");
+        out << "\noutput s-op: " << m.output_sop
+            << (m.output_encoding == OutputEncoding::none ? "" : " (" + to_string(m.output_encoding) + ")") << "\n";
+    if (!m.program_source.empty())
+        out << "\nprogram:\n" << m.program_source << (m.program_source.back() == '\n' ? "" : "\n");
     return 0;
 }
 
@@ -120,10 +137,13 @@ Command inspect_command() {
             "Reads a model file (.h5, or .safetensors with config.json beside it) and prints its\n"
             "config, parameter count, every tensor's TransformerLens name and shape, a sample of\n"
             "the vocabulary and residual labels, and for labelled (compiled) models the residual\n"
-            "subspaces each head and MLP reads and writes.",
+            "subspaces each head and MLP reads and writes. --catalogue prints instead, as JSON, every\n"
+            "tensor (name, HDF5 path, shape, optional) and root attribute a model with this config has\n"
+            "(lib/tensor_catalogue.cpp, the one list of them).",
             "circuits inspect data/models/planted-2l.h5",
             [](po::options_description& opts, po::positional_options_description& pos) {
-                opts.add_options()("model", po::value<std::string>()->required(), "model file");
+                opts.add_options()("model", po::value<std::string>()->required(), "model file")(
+                    "catalogue", "print the tensor catalogue for the model's config as JSON");
                 pos.add("model", 1);
             },
             run_inspect};

@@ -40,12 +40,13 @@ int run_run(const po::variables_map& vm, std::ostream& out, std::ostream&) {
     const size_t first = bos ? 1 : 0;
     std::vector<std::string> predictions;
     nlohmann::json json_predictions = nlohmann::json::array();
-    if (!m.output_encoding.empty()) {
+    if (m.output_encoding != OutputEncoding::none) {
         // A compiled model: its output s-op, none where it has no value, numbers as numbers.
         for (const auto& reading : rasp::read_output(m, r.logits, static_cast<int>(first))) {
             predictions.push_back(rasp::to_string(m, reading));
             if (reading.none) json_predictions.push_back(nullptr);
-            else if (m.output_encoding == "numerical") json_predictions.push_back(static_cast<float>(reading.number));
+            else if (m.output_encoding == OutputEncoding::numerical)
+                json_predictions.push_back(static_cast<float>(reading.number));
             else json_predictions.push_back(predictions.back());
         }
     } else {

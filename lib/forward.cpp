@@ -41,8 +41,8 @@ Matrix normalise(const Model& m, const Matrix& x, const LayerNormWeights& ln) {
     return x;
 }
 
-float activation(const std::string& fn, float x) {
-    if (fn == "gelu") return 0.5f * x * (1.0f + std::erf(x / std::sqrt(2.0f)));
+float activation(ActFn fn, float x) {
+    if (fn == ActFn::gelu) return 0.5f * x * (1.0f + std::erf(x / std::sqrt(2.0f)));
     return x > 0.0f ? x : 0.0f;
 }
 

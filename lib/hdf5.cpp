@@ -29,6 +29,17 @@ std::string h5_message(const H5::Exception& e) {
     return d.empty() ? std::string("HDF5 error") : d;
 }
 
+// The one catch of H5::Exception: runs `body`, and HDF5's exception becomes an Error
+// "<context>: <HDF5's message>" (context names the file, the object and what was being done).
+template <typename Body>
+auto h5_guard(const std::string& context, Body&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const H5::Exception& e) {
+        throw Error(context + ": " + h5_message(e));
+    }
+}
+
 std::string normalise(const std::string& object) {
     if (object.empty() || object == "/") return "/";
     return object[0] == '/' ? object : "/" + object;
@@ -100,11 +111,8 @@ std::vector<float> row_major(const Matrix& m) {
 H5Reader::H5Reader(const std::string& path) : m_path(path) {
     if (!std::filesystem::exists(path)) throw Error(path + ": no such file");
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Error(path + ": not an HDF5 file");
-    try {
-        m_file = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY);
-    } catch (const H5::Exception& e) {
-        throw Error(path + ": cannot open HDF5 file (truncated or corrupt?): " + h5_message(e));
-    }
+    h5_guard(path + ": cannot open HDF5 file (truncated or corrupt?)",
+             [&] { m_file = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY); });
 }
 
 std::string H5Reader::where(const std::string& object) const { return m_path + ": " + normalise(object); }
@@ -121,24 +129,19 @@ bool H5Reader::exists(const std::string& object) const {
 }
 
 std::vector<std::string> H5Reader::children(const std::string& group) const {
-    try {
+    return h5_guard(where(group) + ": cannot list group", [&] {
         H5::Group g = m_file->openGroup(normalise(group));
         std::vector<std::string> names;
         for (hsize_t i = 0; i < g.getNumObjs(); ++i) names.push_back(g.getObjnameByIdx(i));
         return names;
-    } catch (const H5::Exception& e) {
-        throw Error(where(group) + ": cannot list group: " + h5_message(e));
-    }
+    });
 }
 
 bool H5Reader::is_group(const std::string& object) const {
     if (normalise(object) == "/") return true;
     if (!exists(object)) return false;
-    try {
-        return m_file->childObjType(normalise(object)) == H5O_TYPE_GROUP;
-    } catch (const H5::Exception& e) {
-        throw Error(where(object) + ": cannot read object type: " + h5_message(e));
-    }
+    return h5_guard(where(object) + ": cannot read object type",
+                    [&] { return m_file->childObjType(normalise(object)) == H5O_TYPE_GROUP; });
 }
 
 namespace {
@@ -181,7 +184,7 @@ H5::Attribute open_attribute(const H5::H5File& file, const std::string& where, c
 }  // namespace
 
 std::int64_t H5Reader::attr_int(const std::string& object, const std::string& name) const {
-    try {
+    return h5_guard(where(object) + ": cannot read attribute '" + name + "'", [&]() -> std::int64_t {
         H5::Attribute a = open_attribute(*m_file, where(object), normalise(object), name);
         const auto cls = a.getTypeClass();
         if (a.getSpace().getSimpleExtentNpoints() != 1)
@@ -217,13 +220,11 @@ std::int64_t H5Reader::attr_int(const std::string& object, const std::string& na
             }
         }
         throw Error(where(object) + ": attribute '" + name + "' should be an integer");
-    } catch (const H5::Exception& e) {
-        throw Error(where(object) + ": cannot read attribute '" + name + "': " + h5_message(e));
-    }
+    });
 }
 
 double H5Reader::attr_double(const std::string& object, const std::string& name) const {
-    try {
+    return h5_guard(where(object) + ": cannot read attribute '" + name + "'", [&] {
         H5::Attribute a = open_attribute(*m_file, where(object), normalise(object), name);
         const auto cls = a.getTypeClass();
         if (a.getSpace().getSimpleExtentNpoints() != 1)
@@ -233,51 +234,44 @@ double H5Reader::attr_double(const std::string& object, const std::string& name)
         double v = 0;
         a.read(H5::PredType::NATIVE_DOUBLE, &v);
         return v;
-    } catch (const H5::Exception& e) {
-        throw Error(where(object) + ": cannot read attribute '" + name + "': " + h5_message(e));
-    }
+    });
 }
 
 std::string H5Reader::attr_string(const std::string& object, const std::string& name) const {
-    try {
+    return h5_guard(where(object) + ": cannot read attribute '" + name + "'", [&] {
         H5::Attribute a = open_attribute(*m_file, where(object), normalise(object), name);
-        if (a.getTypeClass() != H5T_STRING) throw Error(where(object) + ": attribute '" + name + "' should be a string");
+        if (a.getTypeClass() != H5T_STRING)
+            throw Error(where(object) + ": attribute '" + name + "' should be a string");
         const auto n = static_cast<hsize_t>(a.getSpace().getSimpleExtentNpoints());
         if (n != 1) throw Error(where(object) + ": attribute '" + name + "' is not a scalar string");
         return read_string_values(a, a.getDataType(), 1).front();
-    } catch (const H5::Exception& e) {
-        throw Error(where(object) + ": cannot read attribute '" + name + "': " + h5_message(e));
-    }
+    });
 }
 
 std::vector<std::uint64_t> H5Reader::dims(const std::string& dataset) const {
     if (!exists(dataset)) throw Error(where(dataset) + ": missing dataset");
-    try {
+    return h5_guard(where(dataset) + ": cannot read dataset", [&]() -> std::vector<std::uint64_t> {
         H5::DataSet ds = m_file->openDataSet(normalise(dataset));
         H5::DataSpace sp = ds.getSpace();
         const int rank = sp.getSimpleExtentNdims();
         std::vector<hsize_t> d(static_cast<size_t>(rank));
         if (rank > 0) sp.getSimpleExtentDims(d.data());
         return {d.begin(), d.end()};
-    } catch (const H5::Exception& e) {
-        throw Error(where(dataset) + ": cannot read dataset: " + h5_message(e));
-    }
+    });
 }
 
 template <typename T>
 Array<T> H5Reader::read_array(const std::string& dataset, const H5::PredType& type) const {
     Array<T> out;
     out.dims = dims(dataset);
-    try {
+    h5_guard(where(dataset) + ": cannot read data (truncated or corrupt file?)", [&] {
         H5::DataSet ds = m_file->openDataSet(normalise(dataset));
         const auto cls = ds.getTypeClass();
         if (cls != H5T_FLOAT && cls != H5T_INTEGER)
             throw Error(where(dataset) + ": expected a numeric dataset");
         out.data.resize(static_cast<size_t>(out.size()));
         if (!out.data.empty()) ds.read(out.data.data(), type);
-    } catch (const H5::Exception& e) {
-        throw Error(where(dataset) + ": cannot read data (truncated or corrupt file?): " + h5_message(e));
-    }
+    });
     return out;
 }
 
@@ -299,20 +293,18 @@ Array<T> H5Reader::read_slice(const std::string& dataset, const std::vector<std:
         start[i] = leading[i];
         count[i] = 1;
     }
-    try {
+    h5_guard(where(dataset) + ": cannot read data (truncated or corrupt file?)", [&] {
         H5::DataSet ds = m_file->openDataSet(normalise(dataset));
         const auto cls = ds.getTypeClass();
         if (cls != H5T_FLOAT && cls != H5T_INTEGER) throw Error(where(dataset) + ": expected a numeric dataset");
         out.data.resize(static_cast<size_t>(out.size()));
-        if (out.data.empty()) return out;
+        if (out.data.empty()) return;
         H5::DataSpace file_space = ds.getSpace();
         if (!full.empty()) file_space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
         const hsize_t n = out.size();
         H5::DataSpace mem_space(1, &n);
         ds.read(out.data.data(), type, mem_space, file_space);
-    } catch (const H5::Exception& e) {
-        throw Error(where(dataset) + ": cannot read data (truncated or corrupt file?): " + h5_message(e));
-    }
+    });
     return out;
 }
 
@@ -337,15 +329,13 @@ Array<std::int64_t> H5Reader::read_int(const std::string& dataset) const {
 std::vector<std::string> H5Reader::read_strings(const std::string& dataset) const {
     const auto d = dims(dataset);
     if (d.size() > 1) throw Error(where(dataset) + ": expected a 1-D string dataset, got shape " + dims_string(d));
-    try {
+    return h5_guard(where(dataset) + ": cannot read strings", [&]() -> std::vector<std::string> {
         H5::DataSet ds = m_file->openDataSet(normalise(dataset));
         if (ds.getTypeClass() != H5T_STRING) throw Error(where(dataset) + ": expected a string dataset");
         const hsize_t count = d.empty() ? 1 : d[0];
         if (count == 0) return {};
         return read_string_values(ds, ds.getDataType(), count);
-    } catch (const H5::Exception& e) {
-        throw Error(where(dataset) + ": cannot read strings: " + h5_message(e));
-    }
+    });
 }
 
 std::string H5Reader::read_string(const std::string& dataset) const {
@@ -388,11 +378,7 @@ std::vector<Matrix> H5Reader::read_stack(const std::string& dataset, std::int64_
 // H5Writer
 
 H5Writer::H5Writer(const std::string& path, bool compress) : m_path(path), m_compress(compress) {
-    try {
-        m_file = std::make_unique<H5::H5File>(path, H5F_ACC_TRUNC);
-    } catch (const H5::Exception& e) {
-        throw Error(path + ": cannot create HDF5 file: " + h5_message(e));
-    }
+    h5_guard(path + ": cannot create HDF5 file", [&] { m_file = std::make_unique<H5::H5File>(path, H5F_ACC_TRUNC); });
 }
 
 H5Writer::~H5Writer() {
@@ -404,13 +390,9 @@ H5Writer::~H5Writer() {
 
 void H5Writer::close() {
     if (!m_file) return;
-    try {
-        m_file->close();
-    } catch (const H5::Exception& e) {
-        m_file.reset();
-        throw Error(m_path + ": cannot close HDF5 file: " + h5_message(e));
-    }
-    m_file.reset();
+    // Taken out of m_file first: after a failed close the writer counts as closed all the same.
+    const std::unique_ptr<H5::H5File> file = std::move(m_file);
+    h5_guard(m_path + ": cannot close HDF5 file", [&] { file->close(); });
 }
 
 void H5Writer::create_group(const std::string& group) {
@@ -418,16 +400,14 @@ void H5Writer::create_group(const std::string& group) {
     for (const auto& p : split_path(group)) {
         prefix += "/" + p;
         if (H5Lexists(m_file->getId(), prefix.c_str(), H5P_DEFAULT) > 0) continue;
-        try {
+        h5_guard(m_path + ": " + prefix + ": cannot create group", [&] {
             const hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
             H5Pset_obj_track_times(gcpl, 0);  // no timestamps: same content, same bytes
             const hid_t g = H5Gcreate2(m_file->getId(), prefix.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
             H5Pclose(gcpl);
             if (g < 0) throw Error(m_path + ": " + prefix + ": cannot create group");
             H5Gclose(g);
-        } catch (const H5::Exception& e) {
-            throw Error(m_path + ": " + prefix + ": cannot create group: " + h5_message(e));
-        }
+        });
     }
 }
 
@@ -495,7 +475,7 @@ void H5Writer::write_array(const std::string& dataset, const Array<T>& a, const 
         throw Error(m_path + ": " + normalise(dataset) + ": data length " + std::to_string(a.data.size()) +
                     " does not match shape " + dims_string(a.dims));
     ensure_parent(dataset);
-    try {
+    h5_guard(m_path + ": " + normalise(dataset) + ": cannot write dataset", [&] {
         std::vector<hsize_t> d(a.dims.begin(), a.dims.end());
         H5::DataSpace space = d.empty() ? H5::DataSpace(H5S_SCALAR)
                                         : H5::DataSpace(static_cast<int>(d.size()), d.data());
@@ -514,9 +494,7 @@ void H5Writer::write_array(const std::string& dataset, const Array<T>& a, const 
         }
         H5::DataSet ds = m_file->createDataSet(normalise(dataset), file, space, dcpl);
         if (!a.data.empty()) ds.write(a.data.data(), mem);
-    } catch (const H5::Exception& e) {
-        throw Error(m_path + ": " + normalise(dataset) + ": cannot write dataset: " + h5_message(e));
-    }
+    });
 }
 
 void H5Writer::write(const std::string& dataset, const Array<float>& a) {
@@ -559,7 +537,7 @@ void H5Writer::write_stack(const std::string& dataset, const std::vector<Matrix>
 
 void H5Writer::write_strings(const std::string& dataset, const std::vector<std::string>& s) {
     ensure_parent(dataset);
-    try {
+    h5_guard(m_path + ": " + normalise(dataset) + ": cannot write strings", [&] {
         H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
         t.setCset(H5T_CSET_UTF8);
         hsize_t n = s.size();
@@ -570,14 +548,12 @@ void H5Writer::write_strings(const std::string& dataset, const std::vector<std::
         std::vector<const char*> ptrs;
         for (const auto& x : s) ptrs.push_back(x.c_str());
         if (!ptrs.empty()) ds.write(ptrs.data(), t);
-    } catch (const H5::Exception& e) {
-        throw Error(m_path + ": " + normalise(dataset) + ": cannot write strings: " + h5_message(e));
-    }
+    });
 }
 
 void H5Writer::write_string(const std::string& dataset, const std::string& s) {
     ensure_parent(dataset);
-    try {
+    h5_guard(m_path + ": " + normalise(dataset) + ": cannot write string", [&] {
         H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
         t.setCset(H5T_CSET_UTF8);
         H5::DSetCreatPropList dcpl;
@@ -585,9 +561,7 @@ void H5Writer::write_string(const std::string& dataset, const std::string& s) {
         H5::DataSet ds = m_file->createDataSet(normalise(dataset), t, H5::DataSpace(H5S_SCALAR), dcpl);
         const char* p = s.c_str();
         ds.write(&p, t);
-    } catch (const H5::Exception& e) {
-        throw Error(m_path + ": " + normalise(dataset) + ": cannot write string: " + h5_message(e));
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

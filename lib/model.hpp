@@ -17,11 +17,23 @@ using RowVector = Eigen::RowVectorXf;
 
 enum class PositionalEmbedding { standard, shortformer, none };
 enum class Normalization { none, LN, LNPre };
+enum class ActFn { relu, gelu };
+// Where a model came from: compiled from a .rasp program, trained here, or read from elsewhere.
+enum class Origin { compiled, trained, imported };
+// How a compiled model's logits hold its output s-op (see Model::output_encoding).
+enum class OutputEncoding { none, categorical, numerical };
 
 std::string to_string(PositionalEmbedding p);
 std::string to_string(Normalization n);
-PositionalEmbedding parse_positional_embedding(const std::string& s);  // throws Error
-Normalization parse_normalization(const std::string& s);               // throws Error
+std::string to_string(ActFn a);
+std::string to_string(Origin o);
+std::string to_string(OutputEncoding e);  // "" for none
+// Each throws Error naming the string and the values accepted.
+PositionalEmbedding parse_positional_embedding(const std::string& s);
+Normalization parse_normalization(const std::string& s);
+ActFn parse_act_fn(const std::string& s);
+Origin parse_origin(const std::string& s);
+OutputEncoding parse_output_encoding(const std::string& s);  // "" is none
 
 struct ModelConfig {
     int n_layers = 0;
@@ -36,8 +48,8 @@ struct ModelConfig {
     Normalization normalization_type = Normalization::none;
     double attn_scale = 0.0;  // 0 = sqrt(d_head)
     bool causal = true;
-    std::string act_fn = "relu";
-    std::string origin = "imported";  // compiled | trained | imported
+    ActFn act_fn = ActFn::relu;
+    Origin origin = Origin::imported;
     int bos_token = -1;
     double ln_eps = 1e-5;
 
@@ -46,7 +58,7 @@ struct ModelConfig {
     bool has_mlp() const { return d_mlp > 0; }
     bool has_ln_weights() const { return normalization_type == Normalization::LN; }
     bool has_positions() const { return positional_embedding_type != PositionalEmbedding::none; }
-    // Throws Error unless every dimension is positive and every enum field is consistent.
+    // Throws Error unless every dimension is positive and bos_token and attn_scale are in range.
     void validate() const;
 };
 
@@ -90,16 +102,17 @@ struct Model {
     std::vector<std::string> residual_labels;  // [d_model] or empty
     std::string program_source;                // compiled models: the .rasp text
     std::string output_sop;                    // compiled models: the output s-op's name
-    // Compiled models: how the logits hold the output s-op. "categorical": one logit per value of
-    // vocab_out, > 0 where the value is there (all < 0: none); "numerical": one logit holding the
-    // value. Empty for other models (predictions are the argmax over vocab_out).
-    std::string output_encoding;
+    // Compiled models: how the logits hold the output s-op. categorical: one logit per value of
+    // vocab_out, > 0 where the value is there (all < 0: none); numerical: one logit holding the
+    // value. none for other models (predictions are the argmax over vocab_out).
+    OutputEncoding output_encoding = OutputEncoding::none;
     std::vector<std::string> weight_processing;  // e.g. "fold_ln", in the order applied
 
     // A model with every tensor present and zero-filled for `cfg`, vocabularies "0", "1", ...
     static Model zeros(const ModelConfig& cfg);
 
-    // Throws Error naming the tensor when a shape disagrees with cfg or a weight is not finite.
+    // Throws Error naming the tensor when a shape disagrees with cfg or a weight is not finite
+    // (the tensors are those of lib/tensor_catalogue.hpp).
     void validate() const;
     std::int64_t parameter_count() const;
     // Token index by its string, or -1.

@@ -4,58 +4,15 @@
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/safetensors.hpp"
+#include "lib/tensor_catalogue.hpp"
 
-#include <sstream>
+#include <set>
 
 namespace circuits {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-    return out;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string part;
-    while (std::getline(ss, part, sep))
-        if (!part.empty()) out.push_back(part);
-    return out;
-}
-
-int int_attr(const H5Reader& r, const char* name) {
-    const auto v = r.attr_int("/", name);
-    if (v < -1 || v > (std::int64_t{1} << 31) - 1) throw Error(r.where("/") + ": attribute '" + name + "' out of range");
-    return static_cast<int>(v);
-}
-
-LayerNormWeights read_ln(const H5Reader& r, const std::string& group, int d) {
-    return {r.read_vector(group + "/w", d), r.read_vector(group + "/b", d)};
-}
-
-RowVector read_row_or_zero(const H5Reader& r, const std::string& name, int n) {
-    if (!r.exists(name)) return RowVector::Zero(n);
-    return r.read_vector(name, n).transpose();
-}
-
-std::vector<RowVector> read_bias_stack(const H5Reader& r, const std::string& name, int heads, int d_head) {
-    std::vector<RowVector> out;
-    if (!r.exists(name)) {
-        out.assign(static_cast<size_t>(heads), RowVector::Zero(d_head));
-        return out;
-    }
-    const Matrix m = r.read_matrix(name, heads, d_head);
-    for (int h = 0; h < heads; ++h) out.push_back(m.row(h));
-    return out;
-}
-
-}  // namespace
-
-Model read_model_h5(const std::string& path) {
-    const H5Reader r(path);
+void check_format(const H5Reader& r) {
     if (!r.has_attribute("/", "format"))
         throw Error(r.where("/") + ": missing attribute 'format' (not a circuits model file)");
     const std::string format = r.attr_string("/", "format");
@@ -65,97 +22,137 @@ Model read_model_h5(const std::string& path) {
     if (version != kModelFormatVersion)
         throw Error(r.where("/") + ": format_version " + std::to_string(version) + " is not supported (expected " +
                     std::to_string(kModelFormatVersion) + ")");
+}
 
-    ModelConfig c;
-    c.n_layers = int_attr(r, "n_layers");
-    c.n_heads = int_attr(r, "n_heads");
-    c.d_model = int_attr(r, "d_model");
-    c.d_head = int_attr(r, "d_head");
-    c.d_vocab = int_attr(r, "d_vocab");
-    c.d_vocab_out = r.has_attribute("/", "d_vocab_out") ? int_attr(r, "d_vocab_out") : c.d_vocab;
-    c.n_ctx = int_attr(r, "n_ctx");
-    c.d_mlp = r.has_attribute("/", "d_mlp") ? int_attr(r, "d_mlp") : 0;
-    try {
-        c.positional_embedding_type = parse_positional_embedding(r.attr_string("/", "positional_embedding_type"));
-        c.normalization_type = parse_normalization(r.attr_string("/", "normalization_type"));
-    } catch (const Error& e) {
-        throw Error(r.where("/") + ": " + e.what());
+AttributeValue read_attribute(const H5Reader& r, const ConfigAttribute& a) {
+    switch (a.type) {
+        case ConfigAttribute::Type::integer: {
+            const auto v = r.attr_int("/", a.name);
+            if (v < -1 || v > (std::int64_t{1} << 31) - 1)
+                throw Error(r.where("/") + ": attribute '" + a.name + "' out of range");
+            return v;
+        }
+        case ConfigAttribute::Type::real:
+            return r.attr_double("/", a.name);
+        case ConfigAttribute::Type::text:
+            return r.attr_string("/", a.name);
     }
-    c.attn_scale = r.has_attribute("/", "attn_scale") ? r.attr_double("/", "attn_scale") : 0.0;
-    c.causal = r.has_attribute("/", "causal") ? r.attr_int("/", "causal") != 0 : true;
-    if (r.has_attribute("/", "act_fn")) c.act_fn = r.attr_string("/", "act_fn");
-    if (r.has_attribute("/", "origin")) c.origin = r.attr_string("/", "origin");
-    c.bos_token = r.has_attribute("/", "bos_token") ? int_attr(r, "bos_token") : -1;
-    if (r.has_attribute("/", "ln_eps")) c.ln_eps = r.attr_double("/", "ln_eps");
-    try {
-        c.validate();
-    } catch (const Error& e) {
-        throw Error(r.where("/") + ": " + e.what());
-    }
-    // Guard against absurd attributes before any allocation.
-    const double total = double(c.d_vocab) * c.d_model + double(c.n_ctx) * c.d_model +
-                         4.0 * c.n_layers * c.n_heads * c.d_model * c.d_head + double(c.d_model) * c.d_vocab_out;
-    if (total > 4e9) throw Error(r.where("/") + ": attributes describe " + std::to_string(total) + " parameters, over the 4e9 limit");
+    return std::int64_t{0};
+}
 
-    Model m;
-    m.cfg = c;
-    const int D = c.d_model, H = c.n_heads, dh = c.d_head;
-    m.W_E = r.read_matrix("embed/W_E", c.d_vocab, D);
-    if (c.has_positions()) m.W_pos = r.read_matrix("pos_embed/W_pos", c.n_ctx, D);
-    m.blocks.resize(static_cast<size_t>(c.n_layers));
-    for (int l = 0; l < c.n_layers; ++l) {
-        auto& b = m.blocks[static_cast<size_t>(l)];
-        const std::string p = "blocks/" + std::to_string(l) + "/";
-        if (c.has_ln_weights()) b.ln1 = read_ln(r, p + "ln1", D);
-        b.attn.W_Q = r.read_stack(p + "attn/W_Q", H, D, dh);
-        b.attn.W_K = r.read_stack(p + "attn/W_K", H, D, dh);
-        b.attn.W_V = r.read_stack(p + "attn/W_V", H, D, dh);
-        b.attn.W_O = r.read_stack(p + "attn/W_O", H, dh, D);
-        b.attn.b_Q = read_bias_stack(r, p + "attn/b_Q", H, dh);
-        b.attn.b_K = read_bias_stack(r, p + "attn/b_K", H, dh);
-        b.attn.b_V = read_bias_stack(r, p + "attn/b_V", H, dh);
-        b.attn.b_O = read_row_or_zero(r, p + "attn/b_O", D);
-        if (c.has_mlp()) {
-            if (c.has_ln_weights()) b.ln2 = read_ln(r, p + "ln2", D);
-            b.mlp.W_in = r.read_matrix(p + "mlp/W_in", D, c.d_mlp);
-            b.mlp.b_in = read_row_or_zero(r, p + "mlp/b_in", c.d_mlp);
-            b.mlp.W_out = r.read_matrix(p + "mlp/W_out", c.d_mlp, D);
-            b.mlp.b_out = read_row_or_zero(r, p + "mlp/b_out", D);
-        } else if (r.exists(p + "mlp")) {
-            throw Error(r.where(p + "mlp") + ": MLP weights present but d_mlp = 0");
+// The root attributes into m.cfg (and the Model fields stored beside them); every domain error
+// names the file.
+void read_attributes(const H5Reader& r, Model& m) {
+    for (const auto& a : model_attributes()) {
+        if (!r.has_attribute("/", a.name)) {
+            if (a.required) throw Error(r.where("/") + ": missing attribute '" + a.name + "'");
+            if (a.fallback) a.fallback(m);
+            continue;
+        }
+        const AttributeValue v = read_attribute(r, a);
+        try {
+            a.set(m, v);
+        } catch (const Error& e) {
+            throw Error(r.where("/") + ": " + e.what());
         }
     }
-    if (c.has_ln_weights()) m.ln_final = read_ln(r, "ln_final", D);
-    m.W_U = r.read_matrix("unembed/W_U", D, c.d_vocab_out);
-    m.b_U = read_row_or_zero(r, "unembed/b_U", c.d_vocab_out);
+    try {
+        m.cfg.validate();
+    } catch (const Error& e) {
+        throw Error(r.where("/") + ": " + e.what());
+    }
+}
 
-    const auto strings = [&](const char* name, int n) {
-        if (!r.exists(name)) return numbered_vocab(n);
-        auto s = r.read_strings(name);
-        if (static_cast<int>(s.size()) != n)
-            throw Error(r.where(name) + ": " + std::to_string(s.size()) + " strings, expected " + std::to_string(n));
-        return s;
-    };
-    m.vocab = strings("vocab", c.d_vocab);
-    m.vocab_out = strings("vocab_out", c.d_vocab_out);
+void read_tensor(const H5Reader& r, const TensorSpec& spec, Model& m) {
+    if (spec.optional && !r.exists(spec.path)) {
+        slot_fill(spec.slot(m), spec.shape, 0.0f);
+        return;
+    }
+    const auto dims = r.dims(spec.path);
+    if (std::vector<std::int64_t>(dims.begin(), dims.end()) != spec.shape)
+        throw Error(r.where(spec.path) + ": shape " +
+                    shape_string(std::vector<std::int64_t>(dims.begin(), dims.end())) + ", expected " +
+                    shape_string(spec.shape));
+    const auto a = r.read_float(spec.path);
+    slot_assign(spec.slot(m), spec.shape, a.data.data());
+}
+
+// Every dataset under the tensor groups, as "blocks/0/attn/W_Q".
+void collect_datasets(const H5Reader& r, const std::string& group, std::vector<std::string>& out) {
+    for (const auto& child : r.children(group)) {
+        const std::string path = group + "/" + child;
+        if (r.is_group(path))
+            collect_datasets(r, path, out);
+        else
+            out.push_back(path);
+    }
+}
+
+// Like llama.cpp's done_getting_tensors: a dataset the config does not call for means the
+// attributes and the tensors disagree (an MLP with d_mlp = 0, a layer past n_layers, ...).
+void reject_unrequested(const H5Reader& r, const std::vector<TensorSpec>& specs) {
+    std::vector<std::string> present;
+    for (const auto& g : tensor_groups())
+        if (r.exists(g)) {
+            if (r.is_group(g))
+                collect_datasets(r, g, present);
+            else
+                present.push_back(g);
+        }
+    std::set<std::string> requested;
+    for (const auto& spec : specs) requested.insert(spec.path);
+    std::string names;
+    int n = 0;
+    for (const auto& p : present)
+        if (!requested.count(p) && n++ < 10) names += (names.empty() ? "/" : ", /") + p;
+    if (n > 10) names += ", ... (" + std::to_string(n) + " in all)";
+    if (n > 0) throw Error(r.path() + ": datasets that a model with these attributes does not have: " + names);
+}
+
+// A string list of n entries, or `fallback` when the file has none.
+std::vector<std::string> read_sized_strings(const H5Reader& r, const char* name, int n,
+                                            const std::vector<std::string>& fallback) {
+    if (!r.exists(name)) return fallback;
+    auto s = r.read_strings(name);
+    if (static_cast<int>(s.size()) != n)
+        throw Error(r.where(name) + ": " + std::to_string(s.size()) + " strings, expected " + std::to_string(n));
+    return s;
+}
+
+void read_strings_and_program(const H5Reader& r, Model& m) {
+    const auto& c = m.cfg;
+    m.vocab = read_sized_strings(r, "vocab", c.d_vocab, numbered_vocab(c.d_vocab));
+    // An absent /vocab_out is /vocab when the sizes agree (what a user's own h5py script writes).
+    m.vocab_out = read_sized_strings(r, "vocab_out", c.d_vocab_out,
+                                     c.d_vocab_out == c.d_vocab ? m.vocab : numbered_vocab(c.d_vocab_out));
     if (r.exists("residual_labels")) {
         m.residual_labels = r.read_strings("residual_labels");
-        if (static_cast<int>(m.residual_labels.size()) != D)
+        if (static_cast<int>(m.residual_labels.size()) != c.d_model)
             throw Error(r.where("residual_labels") + ": " + std::to_string(m.residual_labels.size()) +
-                        " labels, expected d_model = " + std::to_string(D));
+                        " labels, expected d_model = " + std::to_string(c.d_model));
     }
     if (r.exists("program/source")) m.program_source = r.read_string("program/source");
     if (r.exists("program/output")) m.output_sop = r.read_string("program/output");
-    if (r.has_attribute("/", "output_encoding")) {
-        m.output_encoding = r.attr_string("/", "output_encoding");
-        if (m.output_encoding != "categorical" && m.output_encoding != "numerical")
-            throw Error(r.where("/") + ": output_encoding is '" + m.output_encoding + "', expected categorical or numerical");
-        if (m.output_encoding == "numerical" && c.d_vocab_out != 1)
-            throw Error(r.where("/") + ": output_encoding is numerical but d_vocab_out = " + std::to_string(c.d_vocab_out) +
-                        " (expected 1)");
-    }
-    if (r.has_attribute("/", "weight_processing")) m.weight_processing = split(r.attr_string("/", "weight_processing"), ',');
+}
 
+void write_attribute(H5Writer& w, const std::string& g, const char* name, const AttributeValue& v) {
+    std::visit([&](const auto& x) { w.attr(g, name, x); }, v);
+}
+
+}  // namespace
+
+Model read_model_h5(const std::string& path) {
+    const H5Reader r(path);
+    check_format(r);
+    Model m;
+    read_attributes(r, m);
+    // Guard against absurd attributes before any allocation.
+    check_parameter_limit(m.cfg, r.where("/"));
+    const auto specs = tensor_catalogue(m.cfg);
+    reject_unrequested(r, specs);
+    m.blocks.resize(static_cast<size_t>(m.cfg.n_layers));
+    for (const auto& spec : specs) read_tensor(r, spec, m);
+    read_strings_and_program(r, m);
     try {
         m.validate();
     } catch (const Error& e) {
@@ -169,67 +166,14 @@ void write_model_h5(const Model& m, H5Writer& w, const std::string& group) {
     // Attributes on `group`, datasets under it; "/" gives an ordinary model file.
     const std::string g = group.empty() || group == "/" ? "/" : (group.back() == '/' ? group.substr(0, group.size() - 1) : group);
     const std::string p0 = g == "/" ? "" : g + "/";
-    const auto& c = m.cfg;
     w.attr(g, "format", "circuits-model");
     w.attr(g, "format_version", kModelFormatVersion);
-    w.attr(g, "n_layers", c.n_layers);
-    w.attr(g, "n_heads", c.n_heads);
-    w.attr(g, "d_model", c.d_model);
-    w.attr(g, "d_head", c.d_head);
-    w.attr(g, "d_vocab", c.d_vocab);
-    w.attr(g, "d_vocab_out", c.d_vocab_out);
-    w.attr(g, "n_ctx", c.n_ctx);
-    w.attr(g, "d_mlp", c.d_mlp);
-    w.attr(g, "positional_embedding_type", to_string(c.positional_embedding_type));
-    w.attr(g, "normalization_type", to_string(c.normalization_type));
-    w.attr(g, "attn_scale", c.effective_attn_scale());
-    w.attr(g, "causal", c.causal ? 1 : 0);
-    if (c.has_mlp()) w.attr(g, "act_fn", c.act_fn);
-    w.attr(g, "origin", c.origin);
-    w.attr(g, "bos_token", c.bos_token);
-    w.attr(g, "ln_eps", c.ln_eps);
-    if (!m.weight_processing.empty()) w.attr(g, "weight_processing", join(m.weight_processing, ","));
-    if (!m.output_encoding.empty()) w.attr(g, "output_encoding", m.output_encoding);
-
-    w.write_matrix(p0 + "embed/W_E", m.W_E);
-    if (c.has_positions()) w.write_matrix(p0 + "pos_embed/W_pos", m.W_pos);
-    for (int l = 0; l < c.n_layers; ++l) {
-        const auto& b = m.blocks[static_cast<size_t>(l)];
-        const std::string p = p0 + "blocks/" + std::to_string(l) + "/";
-        if (c.has_ln_weights()) {
-            w.write_vector(p + "ln1/w", b.ln1.w);
-            w.write_vector(p + "ln1/b", b.ln1.b);
-        }
-        w.write_stack(p + "attn/W_Q", b.attn.W_Q);
-        w.write_stack(p + "attn/W_K", b.attn.W_K);
-        w.write_stack(p + "attn/W_V", b.attn.W_V);
-        w.write_stack(p + "attn/W_O", b.attn.W_O);
-        const auto bias = [&](const char* name, const std::vector<RowVector>& v) {
-            Matrix s(c.n_heads, c.d_head);
-            for (int h = 0; h < c.n_heads; ++h) s.row(h) = v[static_cast<size_t>(h)];
-            w.write_matrix(p + name, s);
-        };
-        bias("attn/b_Q", b.attn.b_Q);
-        bias("attn/b_K", b.attn.b_K);
-        bias("attn/b_V", b.attn.b_V);
-        w.write_row(p + "attn/b_O", b.attn.b_O);
-        if (c.has_mlp()) {
-            if (c.has_ln_weights()) {
-                w.write_vector(p + "ln2/w", b.ln2.w);
-                w.write_vector(p + "ln2/b", b.ln2.b);
-            }
-            w.write_matrix(p + "mlp/W_in", b.mlp.W_in);
-            w.write_row(p + "mlp/b_in", b.mlp.b_in);
-            w.write_matrix(p + "mlp/W_out", b.mlp.W_out);
-            w.write_row(p + "mlp/b_out", b.mlp.b_out);
-        }
+    for (const auto& a : model_attributes())
+        if (const auto v = a.get(m)) write_attribute(w, g, a.name, *v);
+    for (const auto& spec : tensor_catalogue(m.cfg)) {
+        const std::vector<std::uint64_t> dims(spec.shape.begin(), spec.shape.end());
+        w.write(p0 + spec.path, Array<float>{dims, slot_values(read_slot(spec, m))});
     }
-    if (c.has_ln_weights()) {
-        w.write_vector(p0 + "ln_final/w", m.ln_final.w);
-        w.write_vector(p0 + "ln_final/b", m.ln_final.b);
-    }
-    w.write_matrix(p0 + "unembed/W_U", m.W_U);
-    w.write_row(p0 + "unembed/b_U", m.b_U);
     w.write_strings(p0 + "vocab", m.vocab);
     w.write_strings(p0 + "vocab_out", m.vocab_out);
     if (!m.residual_labels.empty()) w.write_strings(p0 + "residual_labels", m.residual_labels);

@@ -28,7 +28,7 @@ Model planted_induction_model(const PlantedInductionOptions& o) {
     c.positional_embedding_type = PositionalEmbedding::standard;
     c.normalization_type = Normalization::none;
     c.causal = true;
-    c.origin = "imported";
+    c.origin = Origin::imported;
     c.bos_token = 0;
     Model m = Model::zeros(c);
 

@@ -4,6 +4,7 @@
 
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
+#include "lib/tensor_catalogue.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,12 +23,6 @@ namespace circuits {
 using nlohmann::json;
 
 namespace {
-
-std::string shape_string(const std::vector<std::int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
 
 // Bytes per element of every dtype the format defines; 0 for an unknown name.
 std::uint64_t dtype_size(const std::string& dtype) {
@@ -78,32 +73,39 @@ float bfloat16_to_float(std::uint16_t bits) {
 // ---------------------------------------------------------------------------------------------
 // SafetensorsFile
 
-SafetensorsFile::SafetensorsFile(std::string path) : m_path(std::move(path)) {
+namespace {
+
+// The header's JSON text, after checking the file and the 8-byte length before it; `data_start`
+// and `data_size` receive where the data section begins and how long it is.
+std::string read_header_text(const std::string& path, std::uint64_t& data_start, std::uint64_t& data_size) {
     std::error_code ec;
-    if (!std::filesystem::exists(m_path, ec)) throw Error(m_path + ": no such file");
-    if (!std::filesystem::is_regular_file(m_path, ec)) throw Error(m_path + ": not a regular file");
-    const std::uint64_t file_size = std::filesystem::file_size(m_path, ec);
-    if (ec) throw Error(m_path + ": cannot read the file size: " + ec.message());
-    std::ifstream in(m_path, std::ios::binary);
-    if (!in) throw Error(m_path + ": cannot open file");
+    if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such file");
+    if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": not a regular file");
+    const std::uint64_t file_size = std::filesystem::file_size(path, ec);
+    if (ec) throw Error(path + ": cannot read the file size: " + ec.message());
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open file");
     if (file_size < 8)
-        throw Error(m_path + ": truncated: " + std::to_string(file_size) +
+        throw Error(path + ": truncated: " + std::to_string(file_size) +
                     " bytes, shorter than the 8-byte header length that starts a safetensors file");
     unsigned char length_bytes[8];
     in.read(reinterpret_cast<char*>(length_bytes), 8);
     const std::uint64_t header_size = load_le(length_bytes, 8);
-    if (header_size > kMaxHeaderBytes)
-        throw Error(m_path + ": header length " + std::to_string(header_size) + " exceeds the cap of " +
-                    std::to_string(kMaxHeaderBytes) + " bytes (not a safetensors file, or corrupt)");
+    if (header_size > SafetensorsFile::kMaxHeaderBytes)
+        throw Error(path + ": header length " + std::to_string(header_size) + " exceeds the cap of " +
+                    std::to_string(SafetensorsFile::kMaxHeaderBytes) + " bytes (not a safetensors file, or corrupt)");
     if (header_size > file_size - 8)
-        throw Error(m_path + ": header length " + std::to_string(header_size) + " runs past the end of the file (" +
+        throw Error(path + ": header length " + std::to_string(header_size) + " runs past the end of the file (" +
                     std::to_string(file_size) + " bytes; truncated?)");
     std::string text(header_size, '\0');
     in.read(text.data(), static_cast<std::streamsize>(header_size));
-    if (!in) throw Error(m_path + ": cannot read the header");
-    m_data_start = 8 + header_size;
-    const std::uint64_t data_size = file_size - m_data_start;
+    if (!in) throw Error(path + ": cannot read the header");
+    data_start = 8 + header_size;
+    data_size = file_size - data_start;
+    return text;
+}
 
+json parse_header(const std::string& path, const std::string& text) {
     // nlohmann keeps the last of duplicate keys silently; the format forbids duplicates.
     std::set<std::string> seen;
     std::string duplicate;
@@ -118,65 +120,60 @@ SafetensorsFile::SafetensorsFile(std::string path) : m_path(std::move(path)) {
     try {
         header = json::parse(text, note_keys);
     } catch (const json::exception& e) {
-        throw Error(m_path + ": the header is not valid JSON: " + e.what());
+        throw Error(path + ": the header is not valid JSON: " + e.what());
     }
-    if (!header.is_object()) throw Error(m_path + ": the header is not a JSON object");
-    if (!duplicate.empty()) throw Error(m_path + ": tensor '" + duplicate + "' appears twice in the header");
+    if (!header.is_object()) throw Error(path + ": the header is not a JSON object");
+    if (!duplicate.empty()) throw Error(path + ": tensor '" + duplicate + "' appears twice in the header");
+    return header;
+}
 
-    for (const auto& [name, info] : header.items()) {
-        const std::string where = m_path + ": tensor '" + name + "'";
-        if (name == "__metadata__") {
-            if (!info.is_object()) throw Error(m_path + ": __metadata__ is not a JSON object");
-            for (const auto& [key, value] : info.items()) {
-                if (!value.is_string())
-                    throw Error(m_path + ": __metadata__ value of '" + key + "' is not a string");
-                m_metadata[key] = value.get<std::string>();
-            }
-            continue;
-        }
-        if (!info.is_object()) throw Error(where + ": header entry is not a JSON object");
-        for (const char* field : {"dtype", "shape", "data_offsets"})
-            if (!info.contains(field)) throw Error(where + ": header entry has no '" + field + "'");
-        SafetensorsEntry e;
-        if (!info["dtype"].is_string()) throw Error(where + ": 'dtype' is not a string");
-        e.dtype = info["dtype"].get<std::string>();
-        const std::uint64_t size = dtype_size(e.dtype);
-        if (size == 0) throw Error(where + ": unknown dtype '" + e.dtype + "'");
+// One tensor's header entry, checked against its dtype, shape and the data section's size.
+SafetensorsEntry parse_entry(const std::string& where, const json& info, std::uint64_t data_size) {
+    if (!info.is_object()) throw Error(where + ": header entry is not a JSON object");
+    for (const char* field : {"dtype", "shape", "data_offsets"})
+        if (!info.contains(field)) throw Error(where + ": header entry has no '" + field + "'");
+    SafetensorsEntry e;
+    if (!info["dtype"].is_string()) throw Error(where + ": 'dtype' is not a string");
+    e.dtype = info["dtype"].get<std::string>();
+    const std::uint64_t size = dtype_size(e.dtype);
+    if (size == 0) throw Error(where + ": unknown dtype '" + e.dtype + "'");
 
-        const json& shape = info["shape"];
-        if (!shape.is_array()) throw Error(where + ": 'shape' is not an array");
-        std::uint64_t count = 1;
-        for (const auto& d : shape) {
-            if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t{1} << 62)
-                throw Error(where + ": shape " + shape.dump() + " has a dimension that is not a non-negative integer");
-            const auto dim = d.get<std::uint64_t>();
-            if (__builtin_mul_overflow(count, dim, &count))
-                throw Error(where + ": shape " + shape.dump() + " overflows the element count");
-            e.shape.push_back(static_cast<std::int64_t>(dim));
-        }
-        std::uint64_t bytes = 0;
-        if (__builtin_mul_overflow(count, size, &bytes))
-            throw Error(where + ": shape " + shape.dump() + " overflows the byte count");
-
-        const json& offsets = info["data_offsets"];
-        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-            !offsets[1].is_number_unsigned())
-            throw Error(where + ": 'data_offsets' " + offsets.dump() + " is not a pair of non-negative integers");
-        e.begin = offsets[0].get<std::uint64_t>();
-        e.end = offsets[1].get<std::uint64_t>();
-        if (e.begin > e.end) throw Error(where + ": data_offsets " + offsets.dump() + " end before they begin");
-        if (e.end > data_size)
-            throw Error(where + ": data_offsets " + offsets.dump() + " lie outside the data section of " +
-                        std::to_string(data_size) + " bytes (truncated file?)");
-        if (e.end - e.begin != bytes)
-            throw Error(where + ": shape " + shape_string(e.shape) + " of " + e.dtype + " needs " + std::to_string(bytes) +
-                        " bytes, but data_offsets " + offsets.dump() + " span " + std::to_string(e.end - e.begin));
-        m_entries.emplace(name, std::move(e));
+    const json& shape = info["shape"];
+    if (!shape.is_array()) throw Error(where + ": 'shape' is not an array");
+    std::uint64_t count = 1;
+    for (const auto& d : shape) {
+        if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t{1} << 62)
+            throw Error(where + ": shape " + shape.dump() + " has a dimension that is not a non-negative integer");
+        const auto dim = d.get<std::uint64_t>();
+        if (__builtin_mul_overflow(count, dim, &count))
+            throw Error(where + ": shape " + shape.dump() + " overflows the element count");
+        e.shape.push_back(static_cast<std::int64_t>(dim));
     }
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(count, size, &bytes))
+        throw Error(where + ": shape " + shape.dump() + " overflows the byte count");
 
-    // The tensors must tile the data section: no overlaps, no gaps, nothing after the last one.
+    const json& offsets = info["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
+        throw Error(where + ": 'data_offsets' " + offsets.dump() + " is not a pair of non-negative integers");
+    e.begin = offsets[0].get<std::uint64_t>();
+    e.end = offsets[1].get<std::uint64_t>();
+    if (e.begin > e.end) throw Error(where + ": data_offsets " + offsets.dump() + " end before they begin");
+    if (e.end > data_size)
+        throw Error(where + ": data_offsets " + offsets.dump() + " lie outside the data section of " +
+                    std::to_string(data_size) + " bytes (truncated file?)");
+    if (e.end - e.begin != bytes)
+        throw Error(where + ": shape " + shape_string(e.shape) + " of " + e.dtype + " needs " + std::to_string(bytes) +
+                    " bytes, but data_offsets " + offsets.dump() + " span " + std::to_string(e.end - e.begin));
+    return e;
+}
+
+// The tensors must tile the data section: no overlaps, no gaps, nothing after the last one.
+void check_tiling(const std::string& path, const std::map<std::string, SafetensorsEntry>& entries,
+                  std::uint64_t data_size) {
     std::vector<std::pair<std::string, const SafetensorsEntry*>> order;
-    for (const auto& [name, e] : m_entries) order.emplace_back(name, &e);
+    for (const auto& [name, e] : entries) order.emplace_back(name, &e);
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
         return std::tie(a.second->begin, a.second->end) < std::tie(b.second->begin, b.second->end);
     });
@@ -184,17 +181,36 @@ SafetensorsFile::SafetensorsFile(std::string path) : m_path(std::move(path)) {
     std::string previous;
     for (const auto& [name, e] : order) {
         if (e->begin < covered)
-            throw Error(m_path + ": tensor '" + name + "' (bytes " + std::to_string(e->begin) + " to " +
+            throw Error(path + ": tensor '" + name + "' (bytes " + std::to_string(e->begin) + " to " +
                         std::to_string(e->end) + ") overlaps tensor '" + previous + "'");
         if (e->begin > covered)
-            throw Error(m_path + ": bytes " + std::to_string(covered) + " to " + std::to_string(e->begin) +
+            throw Error(path + ": bytes " + std::to_string(covered) + " to " + std::to_string(e->begin) +
                         " of the data section belong to no tensor (before tensor '" + name + "')");
         covered = e->end;
         previous = name;
     }
     if (covered != data_size)
-        throw Error(m_path + ": " + std::to_string(data_size - covered) +
+        throw Error(path + ": " + std::to_string(data_size - covered) +
                     " bytes after the last tensor belong to no tensor");
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(std::string path) : m_path(std::move(path)) {
+    std::uint64_t data_size = 0;
+    const json header = parse_header(m_path, read_header_text(m_path, m_data_start, data_size));
+    for (const auto& [name, info] : header.items()) {
+        if (name == "__metadata__") {
+            if (!info.is_object()) throw Error(m_path + ": __metadata__ is not a JSON object");
+            for (const auto& [key, value] : info.items()) {
+                if (!value.is_string()) throw Error(m_path + ": __metadata__ value of '" + key + "' is not a string");
+                m_metadata[key] = value.get<std::string>();
+            }
+            continue;
+        }
+        m_entries.emplace(name, parse_entry(m_path + ": tensor '" + name + "'", info, data_size));
+    }
+    check_tiling(m_path, m_entries, data_size);
 }
 
 SafetensorsTensor SafetensorsFile::read(const std::string& name) const {
@@ -387,13 +403,13 @@ ModelConfig parse_config(const ConfigJson& cfg, const SafetensorsFile& file) {
     c.d_vocab_out = cfg.integer_or("d_vocab_out", -1);
     if (c.d_vocab_out == -1) c.d_vocab_out = c.d_vocab;
 
-    c.act_fn = cfg.string_or("act_fn", "relu");
     if (cfg.boolean_or("attn_only", false)) {
-        c.d_mlp = 0;
+        c.d_mlp = 0;  // act_fn, whatever it says, is unused
     } else {
         c.d_mlp = cfg.has("d_mlp") ? cfg.integer("d_mlp") : 4 * c.d_model;  // TransformerLens default
-        if (c.act_fn != "relu" && c.act_fn != "gelu")
-            cfg.fail("act_fn", "= '" + c.act_fn + "' is not supported (relu or gelu)");
+        const std::string act = cfg.string_or("act_fn", "relu");
+        if (act != "relu" && act != "gelu") cfg.fail("act_fn", "= '" + act + "' is not supported (relu or gelu)");
+        c.act_fn = parse_act_fn(act);
     }
 
     const std::string norm = cfg.string_or("normalization_type", "none");
@@ -412,7 +428,11 @@ ModelConfig parse_config(const ConfigJson& cfg, const SafetensorsFile& file) {
     else if (const double s = cfg.number_or("attn_scale", -1.0); s > 0) c.attn_scale = s;
     c.ln_eps = cfg.number_or("eps", 1e-5);
     if (!(c.ln_eps > 0) || !std::isfinite(c.ln_eps)) cfg.fail("eps", "should be a positive number");
-    c.origin = cfg.string_or("origin", "imported");
+    try {
+        c.origin = parse_origin(cfg.string_or("origin", "imported"));
+    } catch (const Error& e) {
+        cfg.fail("origin", e.what());
+    }
     try {
         c.validate();
     } catch (const Error& e) {
@@ -458,37 +478,15 @@ public:
         return std::move(t.values);
     }
 
-    Matrix matrix(const std::string& name, int rows, int cols) {
-        const auto v = read(name, {rows, cols});
-        return matrix_from_row_major(v.data(), rows, cols);
+    // Reads spec's tensor into its slot of `m`; an absent optional one is zeros.
+    void load(const TensorSpec& spec, Model& m) {
+        if (spec.optional && !has(spec.name)) {
+            slot_fill(spec.slot(m), spec.shape, 0.0f);
+            return;
+        }
+        const auto v = read(spec.name, spec.shape);
+        slot_assign(spec.slot(m), spec.shape, v.data());
     }
-
-    Vector vector(const std::string& name, int n) {
-        const auto v = read(name, {n});
-        return Eigen::Map<const Vector>(v.data(), n);
-    }
-
-    RowVector row_or_zero(const std::string& name, int n) {
-        if (!has(name)) return RowVector::Zero(n);
-        return vector(name, n).transpose();
-    }
-
-    std::vector<Matrix> stack(const std::string& name, int n, int rows, int cols) {
-        const auto v = read(name, {n, rows, cols});
-        std::vector<Matrix> out;
-        for (int i = 0; i < n; ++i) out.push_back(matrix_from_row_major(v.data() + std::int64_t{i} * rows * cols, rows, cols));
-        return out;
-    }
-
-    std::vector<RowVector> bias_stack(const std::string& name, int heads, int d_head) {
-        if (!has(name)) return std::vector<RowVector>(static_cast<size_t>(heads), RowVector::Zero(d_head));
-        const Matrix m = matrix(name, heads, d_head);
-        std::vector<RowVector> out;
-        for (int h = 0; h < heads; ++h) out.push_back(m.row(h));
-        return out;
-    }
-
-    LayerNormWeights ln(const std::string& prefix, int d) { return {vector(prefix + ".w", d), vector(prefix + ".b", d)}; }
 
     // Tensors the config does not call for, except TransformerLens's attention buffers.
     std::vector<std::string> unused() const {
@@ -517,39 +515,11 @@ Model read_model_safetensors(const std::string& path, const std::string& config_
     Model m;
     m.cfg = parse_config(cfg, file);
     const auto& c = m.cfg;
-    const int D = c.d_model, H = c.n_heads, dh = c.d_head;
-    const double total = double(c.d_vocab) * D + double(c.n_ctx) * D + 4.0 * c.n_layers * H * D * dh +
-                         2.0 * c.n_layers * D * c.d_mlp + double(D) * c.d_vocab_out;
-    if (total > 4e9)
-        throw Error(cfg.path() + ": describes " + std::to_string(total) + " parameters, over the 4e9 limit");
+    check_parameter_limit(c, cfg.path());
 
     TensorSource t(file, cfg);
-    m.W_E = t.matrix("embed.W_E", c.d_vocab, D);
-    if (c.has_positions()) m.W_pos = t.matrix("pos_embed.W_pos", c.n_ctx, D);
     m.blocks.resize(static_cast<size_t>(c.n_layers));
-    for (int l = 0; l < c.n_layers; ++l) {
-        auto& b = m.blocks[static_cast<size_t>(l)];
-        const std::string p = "blocks." + std::to_string(l) + ".";
-        if (c.has_ln_weights()) b.ln1 = t.ln(p + "ln1", D);
-        b.attn.W_Q = t.stack(p + "attn.W_Q", H, D, dh);
-        b.attn.W_K = t.stack(p + "attn.W_K", H, D, dh);
-        b.attn.W_V = t.stack(p + "attn.W_V", H, D, dh);
-        b.attn.W_O = t.stack(p + "attn.W_O", H, dh, D);
-        b.attn.b_Q = t.bias_stack(p + "attn.b_Q", H, dh);
-        b.attn.b_K = t.bias_stack(p + "attn.b_K", H, dh);
-        b.attn.b_V = t.bias_stack(p + "attn.b_V", H, dh);
-        b.attn.b_O = t.row_or_zero(p + "attn.b_O", D);
-        if (c.has_mlp()) {
-            if (c.has_ln_weights()) b.ln2 = t.ln(p + "ln2", D);
-            b.mlp.W_in = t.matrix(p + "mlp.W_in", D, c.d_mlp);
-            b.mlp.b_in = t.row_or_zero(p + "mlp.b_in", c.d_mlp);
-            b.mlp.W_out = t.matrix(p + "mlp.W_out", c.d_mlp, D);
-            b.mlp.b_out = t.row_or_zero(p + "mlp.b_out", D);
-        }
-    }
-    if (c.has_ln_weights()) m.ln_final = t.ln("ln_final", D);
-    m.W_U = t.matrix("unembed.W_U", D, c.d_vocab_out);
-    m.b_U = t.row_or_zero("unembed.b_U", c.d_vocab_out);
+    for (const auto& spec : tensor_catalogue(c)) t.load(spec, m);
 
     if (const auto unused = t.unused(); !unused.empty()) {
         std::string names;
@@ -579,9 +549,14 @@ Model read_model_safetensors(const std::string& path, const std::string& config_
                 cfg.fail("bos_token", "= " + bos.dump() + " is outside [0, d_vocab = " + std::to_string(c.d_vocab) + ")");
         }
     }
-    if (cfg.contains("residual_labels")) m.residual_labels = sized_strings("residual_labels", D);
+    if (cfg.contains("residual_labels")) m.residual_labels = sized_strings("residual_labels", c.d_model);
     m.output_sop = cfg.string_or("output_sop", "");
     m.program_source = cfg.string_or("program_source", "");
+    try {
+        m.output_encoding = parse_output_encoding(cfg.string_or("output_encoding", ""));
+    } catch (const Error& e) {
+        cfg.fail("output_encoding", e.what());
+    }
     if (cfg.contains("weight_processing")) m.weight_processing = cfg.strings("weight_processing");
 
     try {
@@ -597,61 +572,8 @@ namespace {
 // Every tensor of `m` by TransformerLens name, row-major as stored.
 std::map<std::string, SafetensorsTensor> model_tensors(const Model& m) {
     std::map<std::string, SafetensorsTensor> out;
-    const auto put = [&](const std::string& name, std::vector<std::int64_t> shape, std::vector<float> values) {
-        out[name] = SafetensorsTensor{"F32", std::move(shape), std::move(values)};
-    };
-    const auto mat = [&](const std::string& name, const Matrix& x) { put(name, {x.rows(), x.cols()}, row_major(x)); };
-    const auto vec = [&](const std::string& name, const auto& v) {
-        put(name, {v.size()}, std::vector<float>(v.data(), v.data() + v.size()));
-    };
-    const auto stack = [&](const std::string& name, const std::vector<Matrix>& ms) {
-        std::vector<float> all;
-        for (const auto& x : ms) {
-            const auto r = row_major(x);
-            all.insert(all.end(), r.begin(), r.end());
-        }
-        put(name, {static_cast<std::int64_t>(ms.size()), ms[0].rows(), ms[0].cols()}, std::move(all));
-    };
-    const auto bias_stack = [&](const std::string& name, const std::vector<RowVector>& bs) {
-        std::vector<float> all;
-        for (const auto& b : bs) all.insert(all.end(), b.data(), b.data() + b.size());
-        put(name, {static_cast<std::int64_t>(bs.size()), bs[0].size()}, std::move(all));
-    };
-    const auto& c = m.cfg;
-    mat("embed.W_E", m.W_E);
-    if (c.has_positions()) mat("pos_embed.W_pos", m.W_pos);
-    for (int l = 0; l < c.n_layers; ++l) {
-        const auto& b = m.blocks[static_cast<size_t>(l)];
-        const std::string p = "blocks." + std::to_string(l) + ".";
-        if (c.has_ln_weights()) {
-            vec(p + "ln1.w", b.ln1.w);
-            vec(p + "ln1.b", b.ln1.b);
-        }
-        stack(p + "attn.W_Q", b.attn.W_Q);
-        stack(p + "attn.W_K", b.attn.W_K);
-        stack(p + "attn.W_V", b.attn.W_V);
-        stack(p + "attn.W_O", b.attn.W_O);
-        bias_stack(p + "attn.b_Q", b.attn.b_Q);
-        bias_stack(p + "attn.b_K", b.attn.b_K);
-        bias_stack(p + "attn.b_V", b.attn.b_V);
-        vec(p + "attn.b_O", b.attn.b_O);
-        if (c.has_mlp()) {
-            if (c.has_ln_weights()) {
-                vec(p + "ln2.w", b.ln2.w);
-                vec(p + "ln2.b", b.ln2.b);
-            }
-            mat(p + "mlp.W_in", b.mlp.W_in);
-            vec(p + "mlp.b_in", b.mlp.b_in);
-            mat(p + "mlp.W_out", b.mlp.W_out);
-            vec(p + "mlp.b_out", b.mlp.b_out);
-        }
-    }
-    if (c.has_ln_weights()) {
-        vec("ln_final.w", m.ln_final.w);
-        vec("ln_final.b", m.ln_final.b);
-    }
-    mat("unembed.W_U", m.W_U);
-    vec("unembed.b_U", m.b_U);
+    for (const auto& spec : tensor_catalogue(m.cfg))
+        out[spec.name] = SafetensorsTensor{"F32", spec.shape, slot_values(read_slot(spec, m))};
     return out;
 }
 
@@ -669,8 +591,9 @@ void write_model_safetensors(const Model& m, const std::string& path, const std:
     j["d_vocab"] = c.d_vocab;
     j["d_vocab_out"] = c.d_vocab_out;
     j["n_ctx"] = c.n_ctx;
-    j["act_fn"] = c.act_fn;
-    j["normalization_type"] = c.normalization_type == Normalization::none ? json(nullptr) : json(to_string(c.normalization_type));
+    j["act_fn"] = to_string(c.act_fn);
+    j["normalization_type"] =
+        c.normalization_type == Normalization::none ? json(nullptr) : json(to_string(c.normalization_type));
     j["positional_embedding_type"] = to_string(c.positional_embedding_type);
     j["attn_only"] = !c.has_mlp();
     j["attention_dir"] = c.causal ? "causal" : "bidirectional";
@@ -681,11 +604,12 @@ void write_model_safetensors(const Model& m, const std::string& path, const std:
     j["vocab"] = m.vocab;
     j["vocab_out"] = m.vocab_out;
     j["bos_token"] = c.bos_token >= 0 ? json(c.bos_token) : json(nullptr);
-    j["origin"] = c.origin;
+    j["origin"] = to_string(c.origin);
     if (!m.residual_labels.empty()) j["residual_labels"] = m.residual_labels;
     if (!m.output_sop.empty()) j["output_sop"] = m.output_sop;
     if (!m.program_source.empty()) j["program_source"] = m.program_source;
     if (!m.weight_processing.empty()) j["weight_processing"] = m.weight_processing;
+    if (m.output_encoding != OutputEncoding::none) j["output_encoding"] = to_string(m.output_encoding);
 
     write_safetensors(model_tensors(m), path);
     const std::string cfg_path = config_path.empty() ? default_config_path(path) : config_path;

@@ -22,7 +22,9 @@ namespace circuits {
 // attention_dir, use_attn_scale, attn_scale, eps, ...; TransformerLens defaults apply to absent
 // keys, positional_embedding_type may also be "none") and optionally these keys of ours:
 // "vocab" / "vocab_out" (lists of strings), "bos_token" (index or token string), "origin",
-// "residual_labels", "output_sop", "program_source", "weight_processing" (list of strings).
+// "residual_labels", "output_sop", "program_source", "weight_processing" (list of strings),
+// "output_encoding" (categorical or numerical). An absent "vocab_out" is "vocab" when
+// d_vocab_out = d_vocab, else "0", "1", ...
 Model read_model_safetensors(const std::string& path, const std::string& config_path = "");
 
 // A raw tensor as stored: dtype ("F32", "F16", "BF16", ...), shape, and its values as float.

@@ -184,10 +184,10 @@ void write_compare_page(const std::string& compare_h5, const std::string& out_ht
     if (sim.dims.size() != 4) throw Error(r.where(c::similarity) + ": expected 4 dimensions");
 
     std::string body = "<h1>Model comparison</h1>";
-    body += "<p>A: <code>" + escape_html(path_a) + "</code> (" + escape_html(a.cfg.origin) + ", " +
+    body += "<p>A: <code>" + escape_html(path_a) + "</code> (" + escape_html(to_string(a.cfg.origin)) + ", " +
             std::to_string(sim.dims[0]) + " layers &#215; " + std::to_string(sim.dims[1]) + " heads, d_model " +
             std::to_string(a.cfg.d_model) + ")<br/>B: <code>" + escape_html(path_b) + "</code> (" +
-            escape_html(b.cfg.origin) + ", " + std::to_string(sim.dims[2]) + " layers &#215; " +
+            escape_html(to_string(b.cfg.origin)) + ", " + std::to_string(sim.dims[2]) + " layers &#215; " +
             std::to_string(sim.dims[3]) + " heads, d_model " + std::to_string(b.cfg.d_model) + ")</p>";
     body += behaviour_section(r);
     body += similarity_section(r, sim);

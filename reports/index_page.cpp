@@ -117,7 +117,8 @@ std::string overview(const ReportContext& ctx) {
         out += std::to_string(c.n_layers) + " layers × " + std::to_string(c.n_heads) + " heads, d_model " +
                std::to_string(c.d_model) + ", d_head " + std::to_string(c.d_head) + ", d_vocab " +
                std::to_string(c.d_vocab) + ", n_ctx " + std::to_string(c.n_ctx) + "; origin <b>" +
-               escape_html(c.origin) + "</b>; " + std::to_string(ctx.model->parameter_count()) + " parameters";
+               escape_html(to_string(c.origin)) + "</b>; " + std::to_string(ctx.model->parameter_count()) +
+               " parameters";
         if (!ctx.model->program_source.empty()) out += "; compiled from a <a href=\"#program-source\">RASP program</a>";
     } else {
         out += std::to_string(ctx.n_layers) + " layers × " + std::to_string(ctx.n_heads) + " heads (model file not read)";
@@ -146,7 +147,7 @@ std::string model_section(const ReportContext& ctx) {
     std::vector<std::vector<Cell>> rows;
     auto row = [&](const std::string& k, const std::string& v) { rows.push_back({{escape_html(k), ""}, {escape_html(v), ""}}); };
     row("file", ctx.model_path);
-    row("origin", c.origin);
+    row("origin", to_string(c.origin));
     row("n_layers", std::to_string(c.n_layers));
     row("n_heads", std::to_string(c.n_heads));
     row("d_model", std::to_string(c.d_model));
@@ -154,7 +155,7 @@ std::string model_section(const ReportContext& ctx) {
     row("d_vocab", std::to_string(c.d_vocab));
     row("d_vocab_out", std::to_string(c.d_vocab_out));
     row("n_ctx", std::to_string(c.n_ctx));
-    row("d_mlp", std::to_string(c.d_mlp) + (c.has_mlp() ? " (" + c.act_fn + ")" : " (attention-only)"));
+    row("d_mlp", std::to_string(c.d_mlp) + (c.has_mlp() ? " (" + to_string(c.act_fn) + ")" : " (attention-only)"));
     row("positional_embedding_type", to_string(c.positional_embedding_type));
     row("normalization_type", to_string(c.normalization_type));
     row("attn_scale", format_number(c.effective_attn_scale()));

@@ -37,7 +37,7 @@ std::string header_lines(const ReportContext& ctx) {
     out += "# circuits report: " + escape_markdown(model_name) + "\n\n";
     if (ctx.model) {
         const auto& c = ctx.model->cfg;
-        out += "- model: " + code_span(ctx.model_path) + " (origin " + escape_markdown(c.origin) + ")\n";
+        out += "- model: " + code_span(ctx.model_path) + " (origin " + escape_markdown(to_string(c.origin)) + ")\n";
         out += "- " + std::to_string(c.n_layers) + " layers × " + std::to_string(c.n_heads) + " heads, d_model " +
                std::to_string(c.d_model) + ", d_head " + std::to_string(c.d_head) + ", d_vocab " +
                std::to_string(c.d_vocab) + ", n_ctx " + std::to_string(c.n_ctx) + ", " +

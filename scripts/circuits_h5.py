@@ -28,7 +28,11 @@ class ExportError(Exception):
 
 
 def expected_tensors(cfg):
-    """Every tensor of a model with config `cfg`: (TransformerLens name, shape), as tensor_list() in lib/model.cpp."""
+    """Every tensor of a model with config `cfg`: (TransformerLens name, shape), in file order.
+
+    The C++ catalogue (lib/tensor_catalogue.cpp) is the definition; tests/scripts/test_model_file_h5py.py
+    checks this list against it (`circuits inspect --catalogue`) for every kind of config.
+    """
     D, H, dh = cfg["d_model"], cfg["n_heads"], cfg["d_head"]
     ln = cfg["normalization_type"] == "LN"
     out = [("embed.W_E", (cfg["d_vocab"], D))]

@@ -674,8 +674,8 @@ private:
         c.normalization_type = Normalization::none;
         c.attn_scale = 0.0;  // the forward pass divides by sqrt(d_head); W_Q multiplies it back
         c.causal = m_prog.causal;
-        c.act_fn = "relu";
-        c.origin = "compiled";
+        c.act_fn = ActFn::relu;
+        c.origin = circuits::Origin::compiled;
         c.bos_token = 0;
         const double parameters =
             static_cast<double>(c.n_layers) * (4.0 * c.n_heads * c.d_model * c.d_head + 2.0 * c.d_model * c.d_mlp) +
@@ -737,7 +737,8 @@ private:
         m.residual_labels = m_labels;
         m.program_source = m_prog.source;
         m.output_sop = out.name;
-        m.output_encoding = to_string(out.encoding);
+        m.output_encoding =
+            out.encoding == Encoding::numerical ? OutputEncoding::numerical : OutputEncoding::categorical;
         m.validate();
         return m;
     }

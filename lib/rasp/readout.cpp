@@ -7,8 +7,8 @@
 namespace circuits::rasp {
 
 std::vector<OutputReading> read_output(const Model& model, const Matrix& logits, int first_row) {
-    const std::string& enc = model.output_encoding;
-    if (enc != "categorical" && enc != "numerical")
+    const OutputEncoding enc = model.output_encoding;
+    if (enc == OutputEncoding::none)
         throw Error("read_output: the model has no output_encoding (not a compiled model)");
     if (logits.cols() != model.cfg.d_vocab_out)
         throw Error("read_output: logits have " + std::to_string(logits.cols()) +
@@ -16,7 +16,7 @@ std::vector<OutputReading> read_output(const Model& model, const Matrix& logits,
     std::vector<OutputReading> out;
     for (Eigen::Index t = first_row; t < logits.rows(); ++t) {
         OutputReading r;
-        if (enc == "numerical") {
+        if (enc == OutputEncoding::numerical) {
             r.number = logits(t, 0);
         } else {
             Eigen::Index best = 0;
@@ -31,7 +31,7 @@ std::vector<OutputReading> read_output(const Model& model, const Matrix& logits,
 
 std::string to_string(const Model& model, const OutputReading& r) {
     if (r.none) return "none";
-    if (model.output_encoding == "numerical") return format_float(static_cast<float>(r.number));
+    if (model.output_encoding == OutputEncoding::numerical) return format_float(static_cast<float>(r.number));
     return model.vocab_out[static_cast<size_t>(r.index)];
 }
 

@@ -24,7 +24,7 @@ namespace {
 std::optional<Mismatch> check_batch(const Program& program, const Model& model, const std::vector<Value>& out_values,
                                     const std::vector<std::vector<int>>& batch, int threads, int& evaluator_errors) {
     const auto results = forward_batch(model, batch, threads);
-    const bool numerical = model.output_encoding == "numerical";
+    const bool numerical = model.output_encoding == OutputEncoding::numerical;
     for (size_t b = 0; b < batch.size(); ++b) {
         std::vector<Value> input;
         for (size_t t = 1; t < batch[b].size(); ++t)
@@ -58,13 +58,14 @@ std::optional<Mismatch> check_batch(const Program& program, const Model& model, 
 }  // namespace
 
 VerifyReport verify(const Program& program, const Model& model, const VerifyOptions& options) {
-    if (model.output_encoding.empty()) throw Error("verify: the model has no output_encoding (not a compiled model)");
+    if (model.output_encoding == OutputEncoding::none)
+        throw Error("verify: the model has no output_encoding (not a compiled model)");
     if (program.vocab.empty() || program.max_len <= 0)
         throw Error("verify: the program needs a vocabulary and max_len");
     if (static_cast<int>(program.vocab.size()) + 1 != model.cfg.d_vocab || model.cfg.n_ctx != program.max_len + 1)
         throw Error("verify: the model was not compiled from this program (vocabulary or max_len differ)");
     std::vector<Value> out_values;
-    if (model.output_encoding == "categorical") {
+    if (model.output_encoding == OutputEncoding::categorical) {
         out_values = analyse(program).sop(program.output).values;
         if (static_cast<int>(out_values.size()) != model.cfg.d_vocab_out)
             throw Error("verify: the model's output vocabulary differs from the program's output values");

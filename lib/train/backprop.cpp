@@ -175,7 +175,7 @@ double Backprop<S>::forward(const Params<S>& p, std::span<const Example> example
         m_x.noalias() += L.Z * p.at(s.W_O);  // resid_mid  [N, d_model]
         m_x.rowwise() += p.at(s.b_O).row(0);
         if (c.has_mlp()) {
-            const bool gelu = c.act_fn == "gelu";
+            const bool gelu = c.act_fn == ActFn::gelu;
             norm_forward(norm, c.ln_eps, m_x, p, s.ln2_w, s.ln2_b, L.n2, L.xn2);
             L.pre.noalias() = L.xn2 * p.at(s.W_in);  // [N, d_mlp]
             L.pre.rowwise() += p.at(s.b_in).row(0);
@@ -229,7 +229,7 @@ void Backprop<S>::backward(const Params<S>& p, S weight, Params<S>& g) {
         const auto& L = m_layers[static_cast<size_t>(l)];
         const auto& s = p.layer(l);
         if (c.has_mlp()) {
-            const bool gelu = c.act_fn == "gelu";
+            const bool gelu = c.act_fn == ActFn::gelu;
             g.at(s.W_out).noalias() += L.act.transpose() * m_dx;
             g.at(s.b_out) += m_dx.colwise().sum();
             m_dpre.noalias() = m_dx * p.at(s.W_out).transpose();  // d act  [N, d_mlp]

@@ -24,7 +24,7 @@ ModelConfig train_config(const Task& task, const TrainOptions& o) {
     c.positional_embedding_type = o.positions;
     c.normalization_type = o.normalization;
     c.causal = task.causal();
-    c.origin = "trained";
+    c.origin = Origin::trained;
     c.bos_token = task.bos_token();
     return c;
 }

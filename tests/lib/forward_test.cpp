@@ -117,7 +117,8 @@ struct Naive {
                     for (int u = 0; u < c.d_mlp; ++u) {
                         double s = b.mlp.b_in(u);
                         for (size_t d = 0; d < D; ++d) s += x2[d] * b.mlp.W_in(long(d), u);
-                        hidden[size_t(u)] = c.act_fn == "gelu" ? 0.5 * s * (1 + std::erf(s / std::sqrt(2.0))) : std::max(0.0, s);
+                        hidden[size_t(u)] =
+                            c.act_fn == ActFn::gelu ? 0.5 * s * (1 + std::erf(s / std::sqrt(2.0))) : std::max(0.0, s);
                     }
                     for (size_t d = 0; d < D; ++d) {
                         double s = b.mlp.b_out(long(d));
@@ -175,7 +176,7 @@ TEST_CASE("forward matches the naive loop for every positional and normalisation
 
 TEST_CASE("forward with gelu MLPs and a custom attn_scale matches the naive loop") {
     ModelConfig c = test::small_config(PositionalEmbedding::standard, Normalization::LN, 6);
-    c.act_fn = "gelu";
+    c.act_fn = ActFn::gelu;
     c.attn_scale = 3.7;
     check_against_naive(test::random_model(c, 99));
 }

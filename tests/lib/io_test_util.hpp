@@ -72,6 +72,7 @@ inline void check_same_model(const Model& got, const Model& want) {
     CHECK(got.program_source == want.program_source);
     CHECK(got.output_sop == want.output_sop);
     CHECK(got.weight_processing == want.weight_processing);
+    CHECK(got.output_encoding == want.output_encoding);
 }
 
 // The message of the circuits::Error that `f` throws, or "(no error)".
@@ -111,7 +112,7 @@ inline Model labelled_model(const ModelConfig& cfg, unsigned seed) {
     for (int i = 0; i < cfg.d_vocab; ++i) m.vocab[static_cast<size_t>(i)] = "tok" + std::to_string(i) + "é";
     for (int i = 0; i < cfg.d_vocab_out; ++i) m.vocab_out[static_cast<size_t>(i)] = "out" + std::to_string(i);
     m.cfg.bos_token = 0;
-    m.cfg.origin = "compiled";
+    m.cfg.origin = Origin::compiled;
     m.cfg.causal = false;
     m.cfg.attn_scale = 1.75;
     m.cfg.ln_eps = 1e-6;

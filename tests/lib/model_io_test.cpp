@@ -35,7 +35,7 @@ TEST_CASE("model_io: HDF5 round trip for every positional and normalisation type
                 CAPTURE(to_string(norm));
                 CAPTURE(d_mlp);
                 auto cfg = test::small_config(pos, norm, d_mlp);  // d_vocab 11, d_vocab_out 7, d_model 12, d_head 4
-                cfg.act_fn = "gelu";
+                cfg.act_fn = ActFn::gelu;
                 const Model m = test::random_model(cfg, seed++);
                 write_model_h5(m, dir.file("m.h5"));
                 test::check_same_model(read_model_h5(dir.file("m.h5")), m);
@@ -209,6 +209,63 @@ TEST_CASE("model_io: a missing or malformed attribute is an error naming it") {
     CHECK(r.err.rfind("circuits: error:", 0) == 0);
     CHECK_MESSAGE(contains(r.err, path), r.err);
     CHECK_MESSAGE(contains(r.err, "d_head"), r.err);
+}
+
+TEST_CASE("regression: the HDF5 reader rejects datasets the attributes do not call for, naming them") {
+    test::TempDir dir;
+    const auto cfg = test::small_config(PositionalEmbedding::standard, Normalization::none, 0);
+    // A float dataset [4] at `name`, its groups created as needed.
+    const auto add_dataset = [](const std::string& path, const std::string& name) {
+        auto f = open_rw(path);
+        const hsize_t n = 4;
+        const std::vector<float> zeros(n, 0.0f);
+        const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        const hid_t space = H5Screate_simple(1, &n, nullptr);
+        const hid_t ds = H5Dcreate2(f.getId(), name.c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(ds >= 0);
+        H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
+        H5Dclose(ds);
+        H5Sclose(space);
+        H5Pclose(lcpl);
+    };
+    SUBCASE("MLP weights in an attention-only model") {
+        write_model_h5(test::random_model(cfg, 1), dir.file("m.h5"));
+        add_dataset(dir.file("m.h5"), "/blocks/1/mlp/W_in");
+        const auto message = error_of([&] { read_model_h5(dir.file("m.h5")); });
+        CHECK_MESSAGE(contains(message, dir.file("m.h5")), message);
+        CHECK_MESSAGE(contains(message, "does not have: /blocks/1/mlp/W_in"), message);
+    }
+    SUBCASE("a layer past n_layers") {
+        write_model_h5(test::random_model(cfg, 1), dir.file("m.h5"));
+        add_dataset(dir.file("m.h5"), "/blocks/2/attn/W_Q");
+        CHECK(contains(error_of([&] { read_model_h5(dir.file("m.h5")); }), "/blocks/2/attn/W_Q"));
+    }
+    SUBCASE("groups that hold no tensors are not tensors") {
+        write_model_h5(test::random_model(cfg, 1), dir.file("m.h5"));
+        add_dataset(dir.file("m.h5"), "/training/loss");
+        add_dataset(dir.file("m.h5"), "/tokenizer/scores");
+        CHECK_NOTHROW(read_model_h5(dir.file("m.h5")));
+    }
+}
+
+TEST_CASE("regression: an HDF5 model file without /vocab_out gets vocab_out = vocab when d_vocab_out = d_vocab") {
+    test::TempDir dir;
+    auto cfg = test::small_config(PositionalEmbedding::standard, Normalization::none, 0);
+    cfg.d_vocab_out = cfg.d_vocab;
+    Model m = test::random_model(cfg, 2);
+    for (int i = 0; i < cfg.d_vocab; ++i) m.vocab[static_cast<size_t>(i)] = "w" + std::to_string(i);
+    m.vocab_out = m.vocab;
+    write_model_h5(m, dir.file("same.h5"));
+    open_rw(dir.file("same.h5")).unlink("/vocab_out");
+    CHECK(read_model_h5(dir.file("same.h5")).vocab_out == m.vocab);
+
+    // Sizes that differ leave the numbered default.
+    Model other = test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::none, 0), 2);
+    for (auto& s : other.vocab) s = "w" + s;
+    write_model_h5(other, dir.file("other.h5"));
+    open_rw(dir.file("other.h5")).unlink("/vocab_out");
+    CHECK(read_model_h5(dir.file("other.h5")).vocab_out == numbered_vocab(other.cfg.d_vocab_out));
 }
 
 TEST_CASE("model_io: an output target is never left half-written") {

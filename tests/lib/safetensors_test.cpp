@@ -77,7 +77,7 @@ TEST_CASE("safetensors: model round trip for every positional and normalisation 
                 CAPTURE(to_string(norm));
                 CAPTURE(d_mlp);
                 auto cfg = test::small_config(pos, norm, d_mlp);
-                cfg.act_fn = "gelu";
+                cfg.act_fn = ActFn::gelu;
                 const Model m = test::random_model(cfg, seed++);
                 const auto path = write_small_model(dir, m);
                 test::check_same_model(read_model_safetensors(path), m);
@@ -486,7 +486,7 @@ TEST_CASE("safetensors: a missing or broken config.json is an error naming it") 
 TEST_CASE("safetensors: a TransformerLens-style config.json with defaults and foreign keys is understood") {
     test::TempDir dir;
     auto cfg = test::small_config(PositionalEmbedding::standard, Normalization::LN, 48);  // 48 = 4 d_model
-    cfg.act_fn = "gelu";
+    cfg.act_fn = ActFn::gelu;
     Model m = test::random_model(cfg, 5);
     const auto path = write_small_model(dir, m);
     // What HookedTransformerConfig.to_dict() holds, minus what has a default, plus unrelated keys.
@@ -520,7 +520,7 @@ TEST_CASE("safetensors: a TransformerLens-style config.json with defaults and fo
     CHECK(got.cfg.bos_token == 0);
     CHECK(got.vocab[3] == "c");
     CHECK(got.vocab_out == numbered_vocab(7));  // sizes differ: vocab_out is not vocab
-    CHECK(got.cfg.origin == "imported");
+    CHECK(got.cfg.origin == Origin::imported);
     test::check_near(got.blocks[1].mlp.W_in, m.blocks[1].mlp.W_in, 0.0, "W_in");
 
     tl["use_attn_scale"] = false;
@@ -554,6 +554,38 @@ TEST_CASE("safetensors: a failed write leaves no file behind") {
     CHECK(std::filesystem::is_directory(dir.file("taken.safetensors/inside")));
     CHECK(test::temp_files_in(dir.path()).empty());
     CHECK_FALSE(std::filesystem::exists(dir.file("m.safetensors")));
+}
+
+TEST_CASE("regression: a compiled model with a numerical output keeps its readout through safetensors") {
+    test::TempDir dir;
+    const auto compiled =
+        test::cli({"compile", test::source_dir() + "/data/programs/frac_prevs.rasp", "-o", dir.file("m.h5")});
+    REQUIRE_MESSAGE(compiled.status == 0, compiled.err);
+    const Model m = read_model_h5(dir.file("m.h5"));
+    REQUIRE(m.output_encoding == OutputEncoding::numerical);
+    write_model_safetensors(m, dir.file("m.safetensors"));
+    CHECK(read_model_safetensors(dir.file("m.safetensors")).output_encoding == OutputEncoding::numerical);
+
+    const std::vector<std::string> input = {"x", "a", "x", "b", "x"};
+    auto args = [&](const std::string& model) {
+        std::vector<std::string> a = {"run", model};
+        a.insert(a.end(), input.begin(), input.end());
+        return a;
+    };
+    const auto from_h5 = test::cli(args(dir.file("m.h5")));
+    const auto from_st = test::cli(args(dir.file("m.safetensors")));
+    REQUIRE_MESSAGE(from_h5.status == 0, from_h5.err);
+    REQUIRE_MESSAGE(from_st.status == 0, from_st.err);
+    CHECK(contains(from_h5.out, "0.5"));
+    CHECK(from_st.out == from_h5.out);
+}
+
+TEST_CASE("safetensors: a categorical output encoding survives the round trip") {
+    test::TempDir dir;
+    Model m = test::labelled_model(test::small_config(PositionalEmbedding::standard, Normalization::LN, 3), 4);
+    m.output_encoding = OutputEncoding::categorical;
+    write_model_safetensors(m, dir.file("m.safetensors"));
+    test::check_same_model(read_model_safetensors(dir.file("m.safetensors")), m);
 }
 
 }  // namespace

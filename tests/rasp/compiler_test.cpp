@@ -95,12 +95,12 @@ TEST_CASE("rasp compiler: model layout, labels, vocabularies and the program are
     CHECK(c.bos_token == 0);
     CHECK(m.vocab == std::vector<std::string>{"BOS", "a", "b", "c", "d"});
     CHECK(m.vocab_out == std::vector<std::string>{"a", "b", "c", "d"});
-    CHECK(c.origin == "compiled");
+    CHECK(c.origin == circuits::Origin::compiled);
     CHECK(c.positional_embedding_type == PositionalEmbedding::standard);
     CHECK(c.normalization_type == Normalization::none);
     CHECK_FALSE(c.causal);
     CHECK(m.output_sop == "reverse");
-    CHECK(m.output_encoding == "categorical");
+    CHECK(m.output_encoding == OutputEncoding::categorical);
     CHECK(m.program_source == kReverse);
     // length: attention + MLP in layer 0; opp: MLP in layer 1; reverse: attention in layer 2.
     CHECK(c.n_layers == 3);
@@ -130,8 +130,8 @@ TEST_CASE("rasp compiler: a model file round trip keeps the compiled model's rec
     const Model m = compile_source(kReverse);
     write_model_h5(m, dir.file("r.h5"));
     const Model back = read_model_h5(dir.file("r.h5"));
-    CHECK(back.cfg.origin == "compiled");
-    CHECK(back.output_encoding == "categorical");
+    CHECK(back.cfg.origin == circuits::Origin::compiled);
+    CHECK(back.output_encoding == OutputEncoding::categorical);
     CHECK(back.output_sop == "reverse");
     CHECK(back.program_source == kReverse);
     CHECK(back.residual_labels == m.residual_labels);
@@ -363,7 +363,7 @@ TEST_CASE("rasp compiler: numerical maps: linear exactly, others by discretising
     // The linear MLP is exact: 2 * frac - 1 is -1 or 1 with no float error beyond the mean's.
     const Model m = compile_source(src + "y = numerical(2 * frac - 1)\noutput y\n");
     CHECK(run_model(m, {"a", "x"}) == "-1 0");
-    CHECK(m.output_encoding == "numerical");
+    CHECK(m.output_encoding == OutputEncoding::numerical);
     CHECK(m.vocab_out == std::vector<std::string>{"y"});
 }
 

@@ -10,7 +10,7 @@ TEST_CASE("rasp readout: categorical argmax, none when no logit is positive; num
     Model m;
     m.cfg.d_vocab_out = 3;
     m.vocab_out = {"a", "b", "c"};
-    m.output_encoding = "categorical";
+    m.output_encoding = OutputEncoding::categorical;
     Matrix logits(3, 3);
     logits << 0.0f, 0.0f, 0.0f,  //
         -0.9f, 0.1f, -0.9f,      //
@@ -23,14 +23,14 @@ TEST_CASE("rasp readout: categorical argmax, none when no logit is positive; num
 
     m.cfg.d_vocab_out = 1;
     m.vocab_out = {"f"};
-    m.output_encoding = "numerical";
+    m.output_encoding = OutputEncoding::numerical;
     Matrix one(2, 1);
     one << 0.25f, -1.5f;
     const auto n = read_output(m, one, 0);
     CHECK(to_string(m, n[0]) == "0.25");
     CHECK(to_string(m, n[1]) == "-1.5");
 
-    m.output_encoding.clear();
+    m.output_encoding = OutputEncoding::none;
     CHECK_THROWS_AS(read_output(m, one, 0), Error);
 }
 

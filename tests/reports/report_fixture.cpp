@@ -65,7 +65,7 @@ ReportFixture make_report_fixture(const TempDir& dir, const ReportFixtureOptions
     if (!o.program_source.empty()) {
         m.program_source = o.program_source;
         m.output_sop = "out";
-        m.cfg.origin = "compiled";
+        m.cfg.origin = Origin::compiled;
     }
     f.model_path = dir.file("model.h5");
     f.results_path = dir.file("results.h5");

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 
-from testlib import check, circuits_ok, finish, require_modules
+from testlib import check, circuits_json, circuits_ok, finish, require_modules, script
 
 require_modules("numpy", "h5py")
 import h5py  # noqa: E402
@@ -60,8 +60,88 @@ def write_by_hand(ours, path):
         src.visititems(copy)
 
 
+def check_catalogue(tmp):
+    """scripts/circuits_h5.py's expected tensors and attributes are the C++ catalogue's
+    (`circuits inspect --catalogue`, lib/tensor_catalogue.cpp) for every kind of config."""
+    h5 = script("circuits_h5")
+    base = {"n_layers": 2, "n_heads": 3, "d_model": 8, "d_head": 2, "d_vocab": 5, "d_vocab_out": 4, "n_ctx": 6,
+            "causal": 1, "bos_token": -1, "attn_scale": 1.0, "ln_eps": 1e-5, "origin": "imported", "act_fn": "gelu"}
+    for pos, norm, d_mlp in (("standard", "LN", 3), ("none", "none", 0), ("shortformer", "LNPre", 3),
+                             ("standard", "LN", 0)):
+        cfg = dict(base, positional_embedding_type=pos, normalization_type=norm, d_mlp=d_mlp)
+        expected = h5.expected_tensors(cfg)
+        path = os.path.join(tmp, f"catalogue-{pos}-{norm}-{d_mlp}.h5")
+        h5.write_model(path, cfg, {name: np.zeros(shape) for name, shape in expected},
+                       [str(i) for i in range(cfg["d_vocab"])], [str(i) for i in range(cfg["d_vocab_out"])])
+        catalogue = circuits_json("inspect", path, "--catalogue")
+        ours = [(t["name"], tuple(t["shape"])) for t in catalogue["tensors"]]
+        check(ours == [(name, tuple(shape)) for name, shape in expected],
+              f"circuits_h5.expected_tensors differs from the catalogue for {pos}/{norm}/d_mlp={d_mlp}")
+        optional = {t["name"] for t in catalogue["tensors"] if t["optional"]}
+        check(optional == {name for name, _ in expected if name.rsplit(".", 1)[-1] in h5.OPTIONAL_TENSORS},
+              "circuits_h5.OPTIONAL_TENSORS differs from the catalogue's optional tensors")
+        check(all(t["path"] == t["name"].replace(".", "/") for t in catalogue["tensors"]),
+              "the catalogue's HDF5 paths are not the TransformerLens names with slashes")
+    attributes = {a["name"]: a for a in catalogue["attributes"]}
+    python_attrs = set(h5.INT_ATTRS + h5.FLOAT_ATTRS + h5.STRING_ATTRS) | {"act_fn"}
+    check(python_attrs <= set(attributes), f"circuits_h5 writes attributes the catalogue lacks: "
+          f"{sorted(python_attrs - set(attributes))}")
+    check({n for n, a in attributes.items() if a["required"]} <= python_attrs,
+          "circuits_h5 leaves out a required attribute")
+    for key, kind in [(k, "integer") for k in h5.INT_ATTRS] + [(k, "real") for k in h5.FLOAT_ATTRS] + \
+            [(k, "text") for k in h5.STRING_ATTRS]:
+        check(attributes[key]["type"] == kind, f"attribute '{key}': circuits_h5 writes {kind}, the catalogue "
+              f"says {attributes[key]['type']}")
+
+
+def required_only(ours, path, vocab=None):
+    """Writes `path` with h5py as a user's own script would: the root attributes, the tensors the
+    catalogue requires (no biases), /vocab, and no /vocab_out or labels."""
+    catalogue = circuits_json("inspect", ours, "--catalogue")
+    with h5py.File(ours, "r") as src, h5py.File(path, "w") as f:
+        for key, value in src.attrs.items():
+            f.attrs[key] = value
+        for t in catalogue["tensors"]:
+            if not t["optional"]:
+                f.create_dataset(t["path"], data=np.asarray(src[t["path"]][()], dtype=np.float32))
+        strings = vocab if vocab is not None else [s.decode() for s in src["vocab"][()]]
+        f.create_dataset("vocab", data=np.array(strings, dtype=object), dtype=h5py.string_dtype("utf-8"))
+
+
+def check_foreign_vocab_out(tmp):
+    """Regression: a file with /vocab and no /vocab_out (d_vocab_out = d_vocab) keeps its output
+    vocabulary; it used to get outputs "0", "1", ..., so `run` printed numbers and OV copying had
+    no shared token, and `analyze` flagged no induction head."""
+    ours = os.path.join(tmp, "planted-w.h5")
+    circuits_ok("planted", "-o", ours, "--tokens", "10", "--n-ctx", "16")
+    with h5py.File(ours, "r") as f:
+        n = len(f["vocab"])
+    words_vocab = ["<BOS>"] + [f"w{i}" for i in range(1, n)]
+    foreign = os.path.join(tmp, "foreign.h5")
+    required_only(ours, foreign, words_vocab)
+    with h5py.File(foreign, "r") as f:
+        check("vocab_out" not in f, "the foreign file was meant to have no /vocab_out")
+    words = ["w3", "w1", "w9", "w5", "w3", "w1", "w9"]
+    predictions = circuits_ok("run", foreign, *words).split()
+    check(all(p in words_vocab for p in predictions),
+          f"run on a file without /vocab_out printed {predictions}, not token strings")
+    check(predictions[4:6] == ["w1", "w9"], f"the planted induction head predicts {predictions[4:6]}, not w1 w9")
+
+    bundled = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           "data", "models", "planted-2l.h5")
+    rewritten = os.path.join(tmp, "planted-2l-foreign.h5")
+    required_only(bundled, rewritten)
+    results = os.path.join(tmp, "foreign.results.h5")
+    circuits_ok("analyze", rewritten, "-o", results, "--passes", "induction")
+    with h5py.File(results, "r") as f:
+        check(bool(f["induction/is_induction_head"][1, 0]),
+              "analyze flags no induction head at L1H0 of planted-2l.h5 rewritten without /vocab_out")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
+        check_catalogue(tmp)
+        check_foreign_vocab_out(tmp)
         ours = os.path.join(tmp, "planted.h5")
         circuits_ok("planted", "-o", ours, "--tokens", "6", "--n-ctx", "16")
         with h5py.File(ours, "r") as f:

@@ -51,7 +51,7 @@ std::vector<Variant> variants() {
 
 ModelConfig config_of(const Variant& v) {
     ModelConfig c = test::small_config(v.pos, v.norm, v.d_mlp);
-    c.act_fn = v.act;
+    c.act_fn = parse_act_fn(v.act);
     c.causal = v.causal;
     return c;
 }

@@ -22,7 +22,7 @@ TEST_CASE("circuits train writes a trained model with /training and prints progr
     CHECK(r.err.find("step 20/20 loss ") != std::string::npos);
     CHECK(r.err.find('\r') == std::string::npos);  // no bar when stderr is not a terminal
     const Model m = read_model_h5(path);
-    CHECK(m.cfg.origin == "trained");
+    CHECK(m.cfg.origin == Origin::trained);
     CHECK(m.cfg.n_layers == 1);
     CHECK(m.vocab == std::vector<std::string>{"BOS", "x", "y", "z"});
     CHECK(m.cfg.n_ctx == 9);
@@ -64,7 +64,7 @@ TEST_CASE("circuits train program:FILE stores the program as compiled files do, 
     CHECK(m.cfg.causal == compiled.cfg.causal);
     CHECK(m.program_source == compiled.program_source);
     CHECK(m.output_sop == compiled.output_sop);
-    CHECK(m.output_encoding.empty());  // predictions are the argmax, not the compiled logit > 0 rule
+    CHECK(m.output_encoding == OutputEncoding::none);  // predictions are the argmax, not the compiled logit > 0 rule
     CHECK(train::read_training(path).task == "program");
 
     const auto numerical = test::cli({"train", "program:" + test::source_dir() + "/data/programs/frac_prevs.rasp", "-o",

@@ -52,7 +52,7 @@ TEST_CASE("train: the model is a trained model with the task's vocabularies; che
     const TrainOptions o = tiny_options();
     const TrainResult r = train(*task, o);
     const Model& m = r.model;
-    CHECK(m.cfg.origin == "trained");
+    CHECK(m.cfg.origin == Origin::trained);
     CHECK(m.cfg.bos_token == 0);
     CHECK(m.cfg.n_ctx == 9);  // BOS + max_len 8, the compiled induction program's
     CHECK(m.vocab == task->vocab());

@@ -40,7 +40,7 @@ TEST_CASE("trained model file: the model reads back as an ordinary model; /train
     write_trained_model(path, r, *task);
 
     const Model back = read_model_h5(path);
-    CHECK(back.cfg.origin == "trained");
+    CHECK(back.cfg.origin == Origin::trained);
     CHECK(back.vocab == task->vocab());
     CHECK(params_from_model<float>(back).data() == params_from_model<float>(r.model).data());
 
