@@ -138,18 +138,15 @@ Array<float> pair_array(const Model& a, const Model& b, const Eigen::MatrixXd& v
 }  // namespace
 
 std::vector<int> match_vocabularies(const Model& a, const Model& b) {
-    std::map<std::string, int> index_a;
-    for (size_t i = 0; i < a.vocab.size(); ++i) index_a.emplace(a.vocab[i], static_cast<int>(i));
-    std::set<std::string> in_b(b.vocab.begin(), b.vocab.end());
     for (const auto& t : a.vocab)
-        if (!in_b.count(t))
+        if (!b.vocab.contains(t))
             throw Error("compare: the input vocabularies differ: token '" + t + "' of model A is not in model B");
     std::vector<int> map;
     for (const auto& t : b.vocab) {
-        const auto it = index_a.find(t);
-        if (it == index_a.end())
+        const int i = a.vocab.index(t);
+        if (i < 0)
             throw Error("compare: the input vocabularies differ: token '" + t + "' of model B is not in model A");
-        map.push_back(it->second);
+        map.push_back(i);
     }
     return map;
 }
@@ -225,27 +222,21 @@ std::vector<int> optimal_assignment(const Eigen::MatrixXd& score) {
     return result;
 }
 
-CompareResult compare_models(const Model& model_a, const Model& model_b, const CompareOptions& o) {
-    if (o.probe < 1) throw Error("compare: --probe must be at least 1");
-    const std::vector<int> b_to_a = match_vocabularies(model_a, model_b);
-    std::vector<int> a_to_b(b_to_a.size());
-    for (size_t i = 0; i < b_to_a.size(); ++i) a_to_b[static_cast<size_t>(b_to_a[i])] = static_cast<int>(i);
-    if (model_a.cfg.d_vocab > kMaxCompareVocab)
-        throw Error("compare: vocabularies over " + std::to_string(kMaxCompareVocab) +
-                    " tokens are not supported (token-space circuits are compared densely)");
-    // LayerNorm folded where exact, so token-space circuits read the weights the model uses.
-    const Model a = process_for_analysis(model_a);
-    const Model b = process_for_analysis(model_b);
+namespace {
 
-    CompareResult r;
-    r.options = o;
+// The probe: o.probe random inputs as token strings (in r.probe), and the same as token indices of A
+// and of B (BOS prepended where a model has one).
+std::pair<std::vector<std::vector<int>>, std::vector<std::vector<int>>> draw_probe(const Model& a, const Model& b,
+                                                                                   const std::vector<int>& a_to_b,
+                                                                                   const CompareOptions& o,
+                                                                                   CompareResult& r) {
     const bool bos_a = a.cfg.bos_token >= 0, bos_b = b.cfg.bos_token >= 0;
-
-    // The probe: token strings drawn from the shared non-BOS tokens (or the given probe vocabulary).
+    // Token strings drawn from the ordinary tokens of A (Vocabulary::ordinary) that are not
+    // B's BOS either (or from the given probe vocabulary).
     std::vector<std::string> pool = o.probe_vocab;
     if (pool.empty())
-        for (const auto& t : a.vocab)
-            if (t != bos_string(a) && t != bos_string(b)) pool.push_back(t);
+        for (int t : a.vocab.ordinary(a.cfg.bos_token))
+            if (a.vocab[static_cast<size_t>(t)] != bos_string(b)) pool.push_back(a.vocab[static_cast<size_t>(t)]);
     for (const auto& t : pool)
         if (a.token_index(t) < 0) throw Error("compare: probe token '" + t + "' is not in the vocabulary");
     if (pool.empty()) throw Error("compare: no tokens to draw the probe from");
@@ -272,10 +263,14 @@ CompareResult compare_models(const Model& model_a, const Model& model_b, const C
         seq_b.push_back(std::move(tb));
         r.probe.push_back(std::move(input));
     }
-    const auto runs_a = forward_batch(a, seq_a, o.threads);
-    const auto runs_b = forward_batch(b, seq_b, o.threads);
+    return {std::move(seq_a), std::move(seq_b)};
+}
 
-    // Behaviour: predictions decoded through each model's vocab_out, compared as strings.
+// Behaviour: agreement of the two models' predictions and, with a reference, their accuracies.
+void score_behaviour(const Model& a, const Model& b, const std::vector<ForwardResult>& runs_a,
+                     const std::vector<ForwardResult>& runs_b, const CompareOptions& o, CompareResult& r) {
+    const bool bos_a = a.cfg.bos_token >= 0, bos_b = b.cfg.bos_token >= 0;
+    // Predictions decoded through each model's vocab_out, compared as strings.
     int agree = 0, correct_a = 0, correct_b = 0;
     for (size_t s = 0; s < r.probe.size(); ++s) {
         std::vector<std::optional<std::string>> expected;
@@ -300,18 +295,21 @@ CompareResult compare_models(const Model& model_a, const Model& model_b, const C
         r.accuracy_a = double(correct_a) / double(r.n_scored);
         r.accuracy_b = double(correct_b) / double(r.n_scored);
     }
+}
 
-    // Attention similarity: mean over probe queries of 1 - JSD.
-    const bool keep_bos = bos_a && bos_b;
+// [heads of A, heads of B]: mean over probe queries of 1 - JSD of the two heads' attention rows.
+Eigen::MatrixXd attention_similarity(const Model& a, const Model& b, const std::vector<ForwardResult>& runs_a,
+                                     const std::vector<ForwardResult>& runs_b, size_t n_probe) {
+    const bool keep_bos = a.cfg.bos_token >= 0 && b.cfg.bos_token >= 0;
     const auto rows_a = aligned_patterns(a, runs_a, keep_bos);
     const auto rows_b = aligned_patterns(b, runs_b, keep_bos);
     const int na = total_heads(a), nb = total_heads(b);
-    Eigen::MatrixXd attention(na, nb), qk(na, nb), ov(na, nb), combined(na, nb);
+    Eigen::MatrixXd attention(na, nb);
     for (int i = 0; i < na; ++i)
         for (int j = 0; j < nb; ++j) {
             double sum = 0.0;
             long count = 0;
-            for (size_t s = 0; s < r.probe.size(); ++s) {
+            for (size_t s = 0; s < n_probe; ++s) {
                 const auto& pa = rows_a[static_cast<size_t>(i)][s];
                 const auto& pb = rows_b[static_cast<size_t>(j)][s];
                 for (Eigen::Index q = 0; q < pa.rows(); ++q) {
@@ -322,19 +320,26 @@ CompareResult compare_models(const Model& model_a, const Model& model_b, const C
             attention(i, j) = sum / double(count);
         }
 
-    // Token-space QK and OV circuits over the shared vocabularies (A's order).
-    std::vector<int> in_a, in_b, out_a, out_b;
+    return attention;
+}
+
+// The QK and OV similarities (correlations of the token-space circuits over the shared vocabularies, in
+// A's order) and the combined similarity, the mean of the available components; all into r.
+Eigen::MatrixXd circuit_similarity(const Model& a, const Model& b, const std::vector<int>& a_to_b,
+                                   const Eigen::MatrixXd& attention, Eigen::MatrixXd& qk, Eigen::MatrixXd& ov,
+                                   CompareResult& r) {
+    const int na = total_heads(a), nb = total_heads(b);
+    qk.resize(na, nb);
+    ov.resize(na, nb);
+    Eigen::MatrixXd combined(na, nb);
+    std::vector<int> in_a, in_b;
     for (int t = 0; t < a.cfg.d_vocab; ++t) {
         in_a.push_back(t);
         in_b.push_back(a_to_b[static_cast<size_t>(t)]);
     }
-    for (int o_a = 0; o_a < a.cfg.d_vocab_out; ++o_a)
-        for (int o_b = 0; o_b < b.cfg.d_vocab_out; ++o_b)
-            if (a.vocab_out[static_cast<size_t>(o_a)] == b.vocab_out[static_cast<size_t>(o_b)]) {
-                out_a.push_back(o_a);
-                out_b.push_back(o_b);
-                break;
-            }
+    const SharedTokens outputs = a.vocab_out.shared_with(b.vocab_out);
+    const std::vector<int>& out_a = outputs.in;
+    const std::vector<int>& out_b = outputs.out;
     const auto circuits_a = token_circuits(a, in_a, out_a);
     const auto circuits_b = token_circuits(b, in_b, out_b);
     for (int i = 0; i < na; ++i)
@@ -357,7 +362,13 @@ CompareResult compare_models(const Model& model_a, const Model& model_b, const C
     r.ov_similarity = pair_array(a, b, ov);
     r.similarity = pair_array(a, b, combined);
 
-    // One-to-one matching maximising the combined similarity.
+    return combined;
+}
+
+// One-to-one matching of heads maximising the combined similarity, by decreasing similarity.
+void match_heads(const Model& a, const Model& b, const Eigen::MatrixXd& combined, const Eigen::MatrixXd& attention,
+                 const Eigen::MatrixXd& qk, const Eigen::MatrixXd& ov, CompareResult& r) {
+    const int na = total_heads(a), nb = total_heads(b);
     const auto assignment = optimal_assignment(combined);
     std::vector<char> b_used(static_cast<size_t>(nb), 0);
     for (int i = 0; i < na; ++i) {
@@ -373,8 +384,10 @@ CompareResult compare_models(const Model& model_a, const Model& model_b, const C
         if (!b_used[static_cast<size_t>(j)]) r.unmatched_b.push_back(head_ref(b, j));
     std::stable_sort(r.matching.begin(), r.matching.end(),
                      [](const MatchedPair& x, const MatchedPair& y) { return x.similarity > y.similarity; });
+}
 
-    // Composition edges in each model, and which correspond under the matching.
+// Composition edges in each model, and which correspond under the matching.
+void match_edges(const Model& a, const Model& b, const CompareOptions& o, CompareResult& r) {
     r.edges_a = composition_edges(a, o);
     r.edges_b = composition_edges(b, o);
     std::map<std::pair<int, int>, std::pair<int, int>> a_to_b_head;
@@ -397,6 +410,33 @@ CompareResult compare_models(const Model& model_a, const Model& model_b, const C
     }
     for (const auto& e : r.edges_b)
         if (!matched_b.count({e.kind, e.from.layer, e.from.head, e.to.layer, e.to.head})) r.edges_only_b.push_back(e);
+}
+
+}  // namespace
+
+CompareResult compare_models(const Model& model_a, const Model& model_b, const CompareOptions& o) {
+    if (o.probe < 1) throw Error("compare: --probe must be at least 1");
+    const std::vector<int> b_to_a = match_vocabularies(model_a, model_b);
+    std::vector<int> a_to_b(b_to_a.size());
+    for (size_t i = 0; i < b_to_a.size(); ++i) a_to_b[static_cast<size_t>(b_to_a[i])] = static_cast<int>(i);
+    if (model_a.cfg.d_vocab > kMaxCompareVocab)
+        throw Error("compare: vocabularies over " + std::to_string(kMaxCompareVocab) +
+                    " tokens are not supported (token-space circuits are compared densely)");
+    // LayerNorm folded where exact, so token-space circuits read the weights the model uses.
+    const Model a = process_for_analysis(model_a);
+    const Model b = process_for_analysis(model_b);
+
+    CompareResult r;
+    r.options = o;
+    const auto [seq_a, seq_b] = draw_probe(a, b, a_to_b, o, r);
+    const auto runs_a = forward_batch(a, seq_a, o.threads);
+    const auto runs_b = forward_batch(b, seq_b, o.threads);
+    score_behaviour(a, b, runs_a, runs_b, o, r);
+    const Eigen::MatrixXd attention = attention_similarity(a, b, runs_a, runs_b, r.probe.size());
+    Eigen::MatrixXd qk, ov;
+    const Eigen::MatrixXd combined = circuit_similarity(a, b, a_to_b, attention, qk, ov, r);
+    match_heads(a, b, combined, attention, qk, ov, r);
+    match_edges(a, b, o, r);
     return r;
 }
 

@@ -12,21 +12,109 @@ namespace circuits::analyses {
 
 namespace {
 
-// Σλ / Σ|λ|: the numerator is real for a real matrix (conjugate pairs cancel); NaN for no weight.
 float copying_score(const Eigen::VectorXcd& values) {
-    double sum = 0.0, abs_sum = 0.0;
-    for (Eigen::Index i = 0; i < values.size(); ++i) {
-        sum += values[i].real();
-        abs_sum += std::abs(values[i]);
-    }
-    return abs_sum > 0.0 ? static_cast<float>(sum / abs_sum) : kUndefined;
+    return static_cast<float>(copying_score_of_eigenvalues(values));
 }
 
-void put_values(Array<float>& re, Array<float>& im, int l, int h, const Eigen::VectorXcd& v) {
-    const auto n = std::min<std::int64_t>(v.size(), static_cast<std::int64_t>(re.dims[2]));
-    for (std::int64_t i = 0; i < n; ++i) {
-        entry(re, {l, h, i}) = static_cast<float>(v[i].real());
-        entry(im, {l, h, i}) = static_cast<float>(v[i].imag());
+// One circuit kind's per-head arrays in EigenResult (OV or QK).
+struct HeadSpectra {
+    Array<float>& re;                // [L, H, d_head]
+    Array<float>& im;                // [L, H, d_head]
+    Array<float>& copying;           // [L, H]
+    Array<std::uint8_t>& converged;  // [L, H]
+
+    void init(const ModelConfig& c) {
+        using U = std::uint64_t;
+        const U uL = static_cast<U>(c.n_layers), uH = static_cast<U>(c.n_heads), udh = static_cast<U>(c.d_head);
+        re = make_array<float>({uL, uH, udh}, kUndefined);
+        im = make_array<float>({uL, uH, udh}, kUndefined);
+        copying = make_array<float>({uL, uH}, kUndefined);
+        converged = make_array<std::uint8_t>({uL, uH}, 0);
+    }
+    // Head (l, h)'s eigenvalues (as many as fit, by decreasing modulus), copying score and status.
+    void put(int l, int h, const Eigenvalues& e) {
+        const auto n = std::min<std::int64_t>(e.values.size(), static_cast<std::int64_t>(re.dims[2]));
+        for (std::int64_t i = 0; i < n; ++i) {
+            entry(re, {l, h, i}) = static_cast<float>(e.values[i].real());
+            entry(im, {l, h, i}) = static_cast<float>(e.values[i].imag());
+        }
+        entry(copying, {l, h}) = copying_score(e.values);
+        entry(converged, {l, h}) = e.status == EigenStatus::ok ? 1 : 0;
+    }
+};
+
+// W_E's rows of the shared tokens and W_U's matching columns: copies of the model's when a strict
+// subset of the tokens is shared, left empty when every token is (then read model.W_E / W_U).
+struct SharedEmbeddings {
+    Matrix E, U;  // [shared, d_model], [d_model, shared]
+    const Matrix& W_E(const Model& m, const SharedVocabulary& s) const { return s.identity ? m.W_E : E; }
+    const Matrix& W_U(const Model& m, const SharedVocabulary& s) const { return s.identity ? m.W_U : U; }
+};
+
+// Every head's OV spectrum through its core W_O (W_U W_E) W_V, and its copying score: the one place
+// OV copying scores are computed. Fills the ov_* members of r.
+void fill_ov(const Model& model, const EigenPassOptions& options, EigenResult& r) {
+    const auto& c = model.cfg;
+    const SharedVocabulary shared = shared_vocabulary(model);
+    r.ov_defined = shared.size() > 0;
+    r.ov_shared_tokens = shared.size();
+    r.ov_all_tokens = shared.identity;
+    if (!r.ov_defined) r.ov_undefined_reason = "no output token has the string of an input token";
+    HeadSpectra ov{r.ov_eigenvalues_re, r.ov_eigenvalues_im, r.ov_copying, r.ov_converged};
+    ov.init(c);
+    if (!r.ov_defined) return;
+    SharedEmbeddings e;
+    if (!shared.identity) std::tie(e.E, e.U) = shared_embeddings(model, shared);
+    // The d_vocab-long sum, once for every head: W_U W_E [d_model, d_model] over the shared tokens.
+    const Eigen::MatrixXd G_UE = accurate_product(e.W_U(model, shared), e.W_E(model, shared), options.threads);
+    for (int l = 0; l < c.n_layers; ++l) {
+        const auto& a = model.blocks[static_cast<size_t>(l)].attn;
+        for (int h = 0; h < c.n_heads; ++h) {
+            const auto uh = static_cast<size_t>(h);
+            // Kept as W_O · ((W_U W_E) W_V): [d_head, d_model][d_model, d_head].
+            const Matrix right = (G_UE * a.W_V[uh].cast<double>()).cast<float>();
+            ov.put(l, h, FactoredMatrix(a.W_O[uh], right).top_eigenvalues(options.solver));
+        }
+    }
+}
+
+// Every head's QK spectrum through its core W_Kᵀ (W_Eᵀ W_E) W_Q / s. Fills the qk_* members of r.
+void fill_qk(const Model& model, const EigenPassOptions& options, EigenResult& r) {
+    const auto& c = model.cfg;
+    HeadSpectra qk{r.qk_eigenvalues_re, r.qk_eigenvalues_im, r.qk_copying, r.qk_converged};
+    qk.init(c);
+    const Eigen::MatrixXd G_E = accurate_gram(model.W_E, options.threads);  // W_Eᵀ W_E, once for every head
+    const double inv_scale = 1.0 / c.effective_attn_scale();
+    for (int l = 0; l < c.n_layers; ++l) {
+        const auto& a = model.blocks[static_cast<size_t>(l)].attn;
+        for (int h = 0; h < c.n_heads; ++h) {
+            const auto uh = static_cast<size_t>(h);
+            const Matrix right = (G_E * a.W_Q[uh].cast<double>() * inv_scale).cast<float>();
+            qk.put(l, h, FactoredMatrix(a.W_K[uh].transpose(), right).top_eigenvalues(options.solver));
+        }
+    }
+}
+
+// The direct path's spectrum, eig(W_E' W_U') over the shared tokens. Fills the direct_* members of r.
+void fill_direct(const Model& model, const EigenPassOptions& options, EigenResult& r) {
+    const SharedVocabulary shared = shared_vocabulary(model);
+    if (!r.ov_defined) {
+        r.direct_eigenvalues_re = make_array<float>({0}, kUndefined);
+        r.direct_eigenvalues_im = make_array<float>({0}, kUndefined);
+        return;
+    }
+    SharedEmbeddings e;
+    if (!shared.identity) std::tie(e.E, e.U) = shared_embeddings(model, shared);
+    const Eigenvalues ev = FactoredMatrix(e.W_E(model, shared), e.W_U(model, shared)).top_eigenvalues(options.solver);
+    r.direct_iterative = ev.iterative;
+    r.direct_status = ev.status;
+    r.direct_copying = copying_score(ev.values);
+    const auto n = static_cast<std::uint64_t>(ev.values.size());
+    r.direct_eigenvalues_re = make_array<float>({n}, kUndefined);
+    r.direct_eigenvalues_im = make_array<float>({n}, kUndefined);
+    for (Eigen::Index i = 0; i < ev.values.size(); ++i) {
+        r.direct_eigenvalues_re.data[static_cast<size_t>(i)] = static_cast<float>(ev.values[i].real());
+        r.direct_eigenvalues_im.data[static_cast<size_t>(i)] = static_cast<float>(ev.values[i].imag());
     }
 }
 
@@ -34,77 +122,19 @@ void put_values(Array<float>& re, Array<float>& im, int l, int h, const Eigen::V
 
 EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
     model.validate();  // every shape below is then the config's
-    const auto& c = model.cfg;
-    const int L = c.n_layers, H = c.n_heads;
     EigenResult r;
     r.solver = options.solver;
-    const SharedVocabulary shared = shared_vocabulary(model);
-    r.ov_defined = shared.size() > 0;
-    r.ov_shared_tokens = shared.size();
-    r.ov_all_tokens = shared.identity;
-    if (!r.ov_defined) r.ov_undefined_reason = "no output token has the string of an input token";
-    // W_E's shared rows and W_U's matching columns (views of the model when every token is shared).
-    Matrix shared_E, shared_U;
-    if (r.ov_defined && !shared.identity) std::tie(shared_E, shared_U) = shared_embeddings(model, shared);
-    const Matrix& W_E_ov = shared.identity ? model.W_E : shared_E;  // [shared, d_model]
-    const Matrix& W_U_ov = shared.identity ? model.W_U : shared_U;  // [d_model, shared]
-    using U = std::uint64_t;
-    const U uL = static_cast<U>(L), uH = static_cast<U>(H), udh = static_cast<U>(c.d_head);
-    for (auto* a : {&r.ov_eigenvalues_re, &r.ov_eigenvalues_im, &r.qk_eigenvalues_re, &r.qk_eigenvalues_im})
-        *a = make_array<float>({uL, uH, udh}, kUndefined);
-    r.ov_copying = make_array<float>({uL, uH}, kUndefined);
-    r.qk_copying = make_array<float>({uL, uH}, kUndefined);
-    r.ov_converged = make_array<std::uint8_t>({uL, uH}, 0);
-    r.qk_converged = make_array<std::uint8_t>({uL, uH}, 0);
-    r.head_cores_iterative = std::min(c.d_head, c.d_model) > options.solver.dense_max_dim;
-
-    // The d_vocab-long sums, once for every head: W_U W_E and W_Eᵀ W_E [d_model, d_model].
-    const Eigen::MatrixXd G_E = accurate_gram(model.W_E, options.threads);
-    const Eigen::MatrixXd G_UE =
-        r.ov_defined ? accurate_product(W_U_ov, W_E_ov, options.threads) : Eigen::MatrixXd();
-    const double inv_scale = 1.0 / c.effective_attn_scale();
-
-    for (int l = 0; l < L; ++l) {
-        const auto& a = model.blocks[static_cast<size_t>(l)].attn;
-        for (int h = 0; h < H; ++h) {
-            const auto uh = static_cast<size_t>(h);
-            if (r.ov_defined) {
-                // OV core W_O (W_U W_E) W_V, kept as W_O · ((W_U W_E) W_V): [d_head, d_model][d_model, d_head].
-                const Matrix right = (G_UE * a.W_V[uh].cast<double>()).cast<float>();
-                const Eigenvalues e = FactoredMatrix(a.W_O[uh], right).top_eigenvalues(options.solver);
-                put_values(r.ov_eigenvalues_re, r.ov_eigenvalues_im, l, h, e.values);
-                entry(r.ov_copying, {l, h}) = copying_score(e.values);
-                entry(r.ov_converged, {l, h}) = e.status == EigenStatus::ok ? 1 : 0;
-            }
-            {
-                // QK core W_Kᵀ (W_Eᵀ W_E) W_Q / s.
-                const Matrix right = (G_E * a.W_Q[uh].cast<double>() * inv_scale).cast<float>();
-                const Eigenvalues e =
-                    FactoredMatrix(a.W_K[uh].transpose(), right).top_eigenvalues(options.solver);
-                put_values(r.qk_eigenvalues_re, r.qk_eigenvalues_im, l, h, e.values);
-                entry(r.qk_copying, {l, h}) = copying_score(e.values);
-                entry(r.qk_converged, {l, h}) = e.status == EigenStatus::ok ? 1 : 0;
-            }
-        }
-    }
-
-    if (r.ov_defined) {
-        const Eigenvalues e = FactoredMatrix(W_E_ov, W_U_ov).top_eigenvalues(options.solver);
-        r.direct_iterative = e.iterative;
-        r.direct_status = e.status;
-        r.direct_copying = copying_score(e.values);
-        const auto n = static_cast<U>(e.values.size());
-        r.direct_eigenvalues_re = make_array<float>({n}, kUndefined);
-        r.direct_eigenvalues_im = make_array<float>({n}, kUndefined);
-        for (Eigen::Index i = 0; i < e.values.size(); ++i) {
-            r.direct_eigenvalues_re.data[static_cast<size_t>(i)] = static_cast<float>(e.values[i].real());
-            r.direct_eigenvalues_im.data[static_cast<size_t>(i)] = static_cast<float>(e.values[i].imag());
-        }
-    } else {
-        r.direct_eigenvalues_re = make_array<float>({0}, kUndefined);
-        r.direct_eigenvalues_im = make_array<float>({0}, kUndefined);
-    }
+    r.head_cores_iterative = std::min(model.cfg.d_head, model.cfg.d_model) > options.solver.dense_max_dim;
+    fill_ov(model, options, r);
+    fill_qk(model, options, r);
+    fill_direct(model, options, r);
     return r;
+}
+
+Array<float> compute_ov_copying(const Model& model, const EigenPassOptions& options) {
+    EigenResult r;
+    fill_ov(model, options, r);
+    return r.ov_copying;
 }
 
 void write(H5Writer& w, const EigenResult& r) {

@@ -2,6 +2,7 @@
 // the copying scores Σλ / Σ|λ|; likewise for the direct path.
 #pragma once
 
+#include "analyses/embedding_grams.hpp"
 #include "analyses/results.hpp"
 #include "lib/factored_matrix.hpp"
 #include "lib/model.hpp"
@@ -51,6 +52,10 @@ struct EigenResult {
 
 // Throws Error for an inconsistent model (Model::validate); solver non-convergence is a status.
 EigenResult compute_eigen(const Model& model, const EigenPassOptions& options = {});
+
+// /eigen/ov_copying alone [L, H], by the same computation as compute_eigen's: the passes that report
+// OV copying (induction) read it from here rather than computing it again.
+Array<float> compute_ov_copying(const Model& model, const EigenPassOptions& options = {});
 
 // Writes /eigen/{ov,qk}_eigenvalues_{re,im}, {ov,qk}_copying, {ov,qk}_converged,
 // direct_eigenvalues_{re,im} and the attributes direct_copying, direct_solver, direct_status,

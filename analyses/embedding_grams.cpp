@@ -2,9 +2,9 @@
 // (traces, copying scores) that the weight-based passes build on them.
 #include "analyses/embedding_grams.hpp"
 
-#include "analyses/parallel.hpp"
 #include "analyses/results.hpp"
 #include "lib/error.hpp"
+#include "lib/parallel.hpp"
 
 #include <Eigen/Eigenvalues>
 
@@ -34,12 +34,13 @@ EmbeddingGrams embedding_grams(const Model& model, int threads) {
     // Each thread sums its own contiguous vocabulary range in blocks small enough to stay in cache;
     // the partial sums are added at the end. SYRK (rankUpdate) fills the lower triangle only.
     const int max_rows = std::max(c.d_vocab, c.d_vocab_out);
-    const int t = std::max(1, std::min(detail::thread_count(threads), max_rows / 1024 + 1));
+    const int t = std::max(1, std::min(resolve_threads(threads), max_rows / 1024 + 1));
     std::vector<Matrix> part_E(static_cast<size_t>(t), Matrix::Zero(D, D));
     std::vector<Matrix> part_U(static_cast<size_t>(t), Matrix::Zero(D, D));
     std::vector<Matrix> part_C(static_cast<size_t>(t), g.same_vocab ? Matrix::Zero(D, D) : Matrix());
     constexpr Eigen::Index kBlock = 2048;
-    detail::parallel_for(t, t, [&](int k) {
+    parallel_for(t, t, [&](int, std::int64_t task) {
+        const auto k = static_cast<int>(task);
         const auto uk = static_cast<size_t>(k);
         auto range = [&](Eigen::Index n) {
             return std::make_pair(n * k / t, n * (k + 1) / t);
@@ -97,11 +98,14 @@ double copying_score(const Matrix& core) {
     // and the real Schur form of the [d_head, d_head] cores is the dominant cost of the weight passes.
     Eigen::EigenSolver<Matrix> solver(core, /*computeEigenvectors=*/false);
     if (solver.info() != Eigen::Success) return std::numeric_limits<double>::quiet_NaN();
-    const auto& lambda = solver.eigenvalues();
+    return copying_score_of_eigenvalues(Eigen::VectorXcd(solver.eigenvalues().cast<std::complex<double>>()));
+}
+
+double copying_score_of_eigenvalues(const Eigen::VectorXcd& eigenvalues) {
     double sum = 0.0, sum_abs = 0.0;
-    for (Eigen::Index i = 0; i < lambda.size(); ++i) {
-        sum += double(lambda(i).real());
-        sum_abs += std::abs(std::complex<double>(lambda(i)));
+    for (Eigen::Index i = 0; i < eigenvalues.size(); ++i) {
+        sum += eigenvalues[i].real();
+        sum_abs += std::abs(eigenvalues[i]);
     }
     return sum_abs > 0.0 ? sum / sum_abs : std::numeric_limits<double>::quiet_NaN();
 }

@@ -29,8 +29,11 @@ EmbeddingGrams embedding_grams(const Model& model, int threads = 0);
 // trace(A B) for A [n, m], B [m, n], in double precision. Throws Error on mismatched shapes.
 double trace_of_product(const Matrix& A, const Matrix& B);
 
-// Copying score sum(λ) / sum(|λ|) of the eigenvalues of a square `core` [k, k] (complex moduli in the
-// denominator), in [-1, 1]; NaN when every eigenvalue is zero (the circuit is zero).
+// The copying score Σλ / Σ|λ| of a spectrum (complex moduli in the denominator; conjugate pairs cancel
+// in the numerator, so it is real), in [-1, 1]; NaN when every eigenvalue is zero. The one definition:
+// every copying score of the passes is this of some spectrum.
+double copying_score_of_eigenvalues(const Eigen::VectorXcd& eigenvalues);
+// The copying score of the eigenvalues of a square `core` [k, k] (all of them, dense); NaN for a zero core.
 double copying_score(const Matrix& core);
 
 // sqrt(max(0, x)): a Frobenius norm from a trace that rounding may leave slightly negative.

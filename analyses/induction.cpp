@@ -2,19 +2,19 @@
 // the classification of heads.
 #include "analyses/induction.hpp"
 
+#include "analyses/eigen.hpp"
 #include "analyses/head_arrays.hpp"
-#include "analyses/parallel.hpp"
 #include "analyses/results.hpp"
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
+#include "lib/parallel.hpp"
 #include "lib/forward.hpp"
+#include "lib/head_scores.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <limits>
-#include <random>
 
 namespace circuits::analyses {
 
@@ -23,32 +23,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Vocabulary columns per block when the copying evaluator forms logit contributions.
 constexpr Eigen::Index kVocabBlock = 1024;
-
-bool is_special_token(const Model& m, int t) {
-    if (t == m.cfg.bos_token) return true;
-    const std::string& s = m.vocab[static_cast<size_t>(t)];
-    if (s == "compiler_bos" || s == "compiler_pad") return true;
-    if (s.size() >= 3 && s.front() == '<' && s.back() == '>') return true;
-    if (s.size() >= 3 && s.front() == '[' && s.back() == ']')
-        return std::all_of(s.begin() + 1, s.end() - 1,
-                           [](char ch) { return std::isupper(static_cast<unsigned char>(ch)) || ch == '_'; });
-    return false;
-}
-
-// The input a layer's value projection reads: its residual stream after the model's normalisation.
-Matrix value_input(const Model& m, const Matrix& resid, const LayerNormWeights& ln) {
-    switch (m.cfg.normalization_type) {
-        case Normalization::none: return resid;
-        case Normalization::LNPre: return layer_norm_rows(resid, m.cfg.ln_eps);
-        case Normalization::LN: {
-            Matrix y = layer_norm_rows(resid, m.cfg.ln_eps);
-            y.array().rowwise() *= ln.w.transpose().array();
-            y.rowwise() += ln.b.transpose();
-            return y;
-        }
-    }
-    return resid;
-}
 
 // W_O as seen by the logits through the final normalisation, up to the positive per-position factor
 // 1/scale: LN and LNPre subtract the mean over d_model (centre each row), LN then multiplies by w.
@@ -74,193 +48,136 @@ void check_options(const InductionOptions& o) {
         throw Error("induction: probe sequences must be >= 1, got " + std::to_string(o.probe_sequences));
 }
 
-}  // namespace
-
-std::vector<int> probe_tokens(const Model& model) {
-    std::vector<int> out;
-    for (int t = 0; t < model.cfg.d_vocab; ++t)
-        if (!is_special_token(model, t)) out.push_back(t);
-    return out;
-}
-
-std::vector<int> output_index_of_inputs(const Model& model) {
-    std::vector<int> to_out(static_cast<size_t>(model.cfg.d_vocab), -1);
-    const SharedVocabulary shared = shared_vocabulary(model);
-    for (int k = 0; k < shared.size(); ++k)
-        to_out[static_cast<size_t>(shared.in[static_cast<size_t>(k)])] = shared.out[static_cast<size_t>(k)];
-    return to_out;
-}
-
-InductionProbe make_induction_probe(const Model& model, int length, int repeats, int sequences, std::uint64_t seed) {
-    if (length < 2 || repeats < 2 || sequences < 1)
-        throw Error("induction probe: needs length >= 2, repeats >= 2, sequences >= 1; got " + std::to_string(length) +
-                    ", " + std::to_string(repeats) + ", " + std::to_string(sequences));
-    InductionProbe p;
-    p.offset = model.cfg.bos_token >= 0 ? 1 : 0;
-    // Too long for n_ctx: fewer repeats first (not below 2), then a shorter block. Short blocks make
-    // the scores ambiguous (with blocks of 2 the previous token is also the induction target).
-    const int room = model.cfg.n_ctx - p.offset;
-    p.repeats = repeats;
-    p.length = length;
-    if (p.length * p.repeats > room) p.repeats = std::max(2, room / p.length);
-    if (p.length * p.repeats > room) p.length = room / p.repeats;
-    if (p.length < 2)
-        throw Error("induction probe: n_ctx = " + std::to_string(model.cfg.n_ctx) + " cannot hold " +
-                    "2 repeats of 2 tokens" + (p.offset ? " after BOS" : ""));
-    const std::vector<int> usable = probe_tokens(model);
-    if (usable.empty()) throw Error("induction probe: the vocabulary has no token other than special ones");
-    p.without_replacement = static_cast<int>(usable.size()) >= p.length;
-
-    std::mt19937_64 rng(seed);
-    for (int s = 0; s < sequences; ++s) {
-        std::vector<int> block;
-        std::vector<int> pool;
-        while (static_cast<int>(block.size()) < p.length) {
-            if (pool.empty()) pool = usable;
-            // One step of a Fisher-Yates shuffle: draw uniformly from what is left of this copy.
-            std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-            const size_t k = pick(rng);
-            block.push_back(pool[k]);
-            pool[k] = pool.back();
-            pool.pop_back();
-        }
-        std::vector<int> seq;
-        if (p.offset) seq.push_back(model.cfg.bos_token);
-        for (int r = 0; r < p.repeats; ++r) seq.insert(seq.end(), block.begin(), block.end());
-        p.sequences.push_back(std::move(seq));
-    }
-    return p;
-}
-
-InductionResult induction(const Model& model, const InductionOptions& options) {
-    return induction(model, options, embedding_grams(model, options.threads));
-}
-
-InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams) {
-    check_options(options);
-    const auto& c = model.cfg;
-    const int L = c.n_layers, H = c.n_heads, dh = c.d_head;
-    const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
+void check_grams(const ModelConfig& c, const EmbeddingGrams& grams) {
     if (grams.G_E.rows() != c.d_model || grams.G_E.cols() != c.d_model)
         throw Error("induction: embedding Gram matrix is [" + std::to_string(grams.G_E.rows()) + ", " +
                     std::to_string(grams.G_E.cols()) + "], expected [" + std::to_string(c.d_model) + ", " +
                     std::to_string(c.d_model) + "]");
+}
 
-    const InductionProbe probe =
-        make_induction_probe(model, options.probe_length, options.probe_repeats, options.probe_sequences, options.seed);
-    InductionResult r;
-    r.options = options;
-    r.options.probe_length = probe.length;
-    r.options.probe_repeats = probe.repeats;
-    r.probe_without_replacement = probe.without_replacement;
-    const std::vector<ForwardResult> runs = forward_batch(model, probe.sequences, options.threads);
+// What one head did on the probe, at every scored position p (sequence-major): its z and the output
+// index of the token it attended to most (the largest total attention over that token's positions).
+struct HeadOnProbe {
+    Matrix Z;                 // [positions, d_head]
+    std::vector<int> target;  // [positions] output index, -1 when the token is not an output
+};
 
-    // Scored positions: every position of repeats >= 2, in every sequence.
-    const int n = probe.length, first = probe.offset + n;
-    const int per_seq = n * (probe.repeats - 1);
+HeadOnProbe head_on_probe(const Model& model, const RepeatedProbe& probe, const std::vector<ForwardResult>& runs,
+                          const std::vector<int>& to_out, int l, int h) {
+    const auto ul = static_cast<size_t>(l), uh = static_cast<size_t>(h);
+    const auto& attn = model.blocks[ul].attn;
+    const int first = probe.first_scored(), per_seq = probe.scored_per_sequence();
     const int S = static_cast<int>(probe.sequences.size());
-    r.n_positions = S * per_seq;
+    HeadOnProbe out;
+    out.Z.resize(S * per_seq, model.cfg.d_head);
+    out.target.assign(static_cast<size_t>(S * per_seq), -1);
+    std::vector<double> weight(static_cast<size_t>(model.cfg.d_vocab), 0.0);  // attention per token, reset after use
+    for (int s = 0; s < S; ++s) {
+        const auto& seq = probe.sequences[static_cast<size_t>(s)];
+        const Matrix& A = runs[static_cast<size_t>(s)].patterns[ul][uh];  // [T query, T key]
+        for (int i = first; i < first + per_seq; ++i) {
+            for (int j = 0; j <= i; ++j) weight[static_cast<size_t>(seq[static_cast<size_t>(j)])] += A(i, j);
+            int best = -1;
+            double best_w = -1.0;
+            for (int j = 0; j <= i; ++j) {
+                const auto t = static_cast<size_t>(seq[static_cast<size_t>(j)]);
+                if (weight[t] > best_w) best_w = weight[t], best = static_cast<int>(t);
+            }
+            for (int j = 0; j <= i; ++j) weight[static_cast<size_t>(seq[static_cast<size_t>(j)])] = 0.0;
+            out.target[static_cast<size_t>(s * per_seq + i - first)] = to_out[static_cast<size_t>(best)];
+        }
+        // z_i = sum_j A[i, j] (x_j W_V + b_V) = (A x)_i W_V + b_V, since rows of A sum to 1.
+        const Matrix x = normalise(model, runs[static_cast<size_t>(s)].resid_pre[ul], model.blocks[ul].ln1);
+        Matrix z = (A.middleRows(first, per_seq) * x) * attn.W_V[uh];  // [per_seq, d_head]
+        z.rowwise() += attn.b_V[uh];
+        out.Z.middleRows(s * per_seq, per_seq) = z;
+    }
+    return out;
+}
 
-    const std::vector<int> to_out = output_index_of_inputs(model);
+// Copying evaluator. The head's direct logit contribution at position i is d_i = z_i W_O' W_U / scale_i
+// (W_O' = W_O through the final normalisation, b_U and ln_final.b excluded as they are not the head's).
+// With p_i = ReLU(d_i - mean(d_i)), the share of p_i on the attended token is averaged over positions
+// where p_i != 0, and rescaled so that chance (1 / d_vocab_out) is 0, a perfect copier 1 and a head
+// that never raises the attended token -1. Shares are invariant to the positive factor 1/scale_i, which
+// is left out. Computed in vocabulary blocks: nothing of size positions x d_vocab is formed.
+double copying_eval(const Model& model, const Matrix& W_O_head, const HeadOnProbe& on, const Vector& mean_unembed) {
+    const auto& c = model.cfg;
+    const auto P = static_cast<int>(on.Z.rows());
+    const Matrix W_O = output_to_logit_space(model, W_O_head);  // [d_head, d_model]
+    const Vector row_mean = on.Z * (W_O * mean_unembed);        // [positions]: mean_v d_i[v]
+    Vector positive = Vector::Zero(P);                          // sum_v p_i[v]
+    Vector on_target = Vector::Zero(P);                         // p_i[target_i]
+    Matrix F, D;
+    for (Eigen::Index v0 = 0; v0 < c.d_vocab_out; v0 += kVocabBlock) {
+        const Eigen::Index nv = std::min<Eigen::Index>(kVocabBlock, c.d_vocab_out - v0);
+        F.noalias() = W_O * model.W_U.middleCols(v0, nv);  // [d_head, nv]
+        D.noalias() = on.Z * F;                            // [positions, nv]
+        D.colwise() -= row_mean;
+        positive += D.cwiseMax(0.0f).rowwise().sum();
+        for (int p = 0; p < P; ++p) {
+            const int t = on.target[static_cast<size_t>(p)];
+            if (t >= v0 && t < v0 + nv) on_target(p) = std::max(0.0f, D(p, t - v0));
+        }
+    }
+    double share = 0.0;
+    int counted = 0;
+    for (int p = 0; p < P; ++p)
+        if (positive(p) > 0.0f && on.target[static_cast<size_t>(p)] >= 0) {
+            share += double(on_target(p)) / double(positive(p));
+            ++counted;
+        }
+    return counted > 0 ? rescale_share(share / counted, 1.0 / c.d_vocab_out) : kNaN;
+}
 
+// The behavioural scores of every head (lib/head_scores.hpp) and its copying evaluator on the probe.
+void behavioural_scores(const Model& model, const RepeatedProbe& probe, int threads, InductionResult& r) {
+    const auto& c = model.cfg;
+    const int L = c.n_layers, H = c.n_heads;
+    const std::vector<ForwardResult> runs = forward_batch(model, probe.sequences, threads);
+    const std::vector<int> to_out = model.vocab.index_in(model.vocab_out);
+    r.n_positions = static_cast<int>(probe.sequences.size()) * probe.scored_per_sequence();
     r.prev_token = Matrix::Zero(L, H);
     r.duplicate_token = Matrix::Zero(L, H);
     r.induction = Matrix::Zero(L, H);
     r.copying_eval = Matrix::Constant(L, H, static_cast<float>(kNaN));
     const Vector mean_unembed = model.W_U.rowwise().mean();  // [d_model]: W_U 1 / d_vocab_out
-
-    detail::parallel_for(L * H, options.threads, [&](int lh) {
+    parallel_for(L * H, threads, [&](int, std::int64_t task) {
+        const auto lh = static_cast<int>(task);
         const int l = lh / H, h = lh % H;
         const auto ul = static_cast<size_t>(l), uh = static_cast<size_t>(h);
-        const auto& attn = model.blocks[ul].attn;
-        double prev = 0.0, dup = 0.0, ind = 0.0;
-        Matrix Z(r.n_positions, dh);                 // [positions, d_head]: the head's z at each position
-        std::vector<int> target(static_cast<size_t>(r.n_positions), -1);  // attended token, output index
-        std::vector<double> weight(static_cast<size_t>(c.d_vocab), 0.0);  // attention per token, reset after use
-        for (int s = 0; s < S; ++s) {
-            const auto& seq = probe.sequences[static_cast<size_t>(s)];
-            const Matrix& A = runs[static_cast<size_t>(s)].patterns[ul][uh];  // [T query, T key]
-            for (int i = first; i < first + per_seq; ++i) {
-                prev += A(i, i - 1);
-                for (int j = probe.offset; j < (i - probe.offset) / n * n + probe.offset; ++j)
-                    if (seq[static_cast<size_t>(j)] == seq[static_cast<size_t>(i)]) {
-                        dup += A(i, j);
-                        ind += A(i, j + 1);
-                    }
-                // The attended token: the one with the largest total attention over its positions.
-                for (int j = 0; j <= i; ++j) weight[static_cast<size_t>(seq[static_cast<size_t>(j)])] += A(i, j);
-                int best = -1;
-                double best_w = -1.0;
-                for (int j = 0; j <= i; ++j) {
-                    const auto t = static_cast<size_t>(seq[static_cast<size_t>(j)]);
-                    if (weight[t] > best_w) best_w = weight[t], best = static_cast<int>(t);
-                }
-                for (int j = 0; j <= i; ++j) weight[static_cast<size_t>(seq[static_cast<size_t>(j)])] = 0.0;
-                target[static_cast<size_t>(s * per_seq + i - first)] = to_out[static_cast<size_t>(best)];
-            }
-            // z_i = sum_j A[i, j] (x_j W_V + b_V) = (A x)_i W_V + b_V, since rows of A sum to 1.
-            const Matrix x = value_input(model, runs[static_cast<size_t>(s)].resid_pre[ul], model.blocks[ul].ln1);
-            Matrix z = (A.middleRows(first, per_seq) * x) * attn.W_V[uh];  // [per_seq, d_head]
-            z.rowwise() += attn.b_V[uh];
-            Z.middleRows(s * per_seq, per_seq) = z;
-        }
-        r.prev_token(l, h) = static_cast<float>(prev / r.n_positions);
-        r.duplicate_token(l, h) = static_cast<float>(dup / r.n_positions);
-        r.induction(l, h) = static_cast<float>(ind / r.n_positions);
-
-        // Copying evaluator. The head's direct logit contribution at position i is
-        // d_i = z_i W_O' W_U / scale_i (W_O' = W_O through the final normalisation, b_U and ln_final.b
-        // excluded as they are not the head's). With p_i = ReLU(d_i - mean(d_i)), the share of p_i on
-        // the attended token (largest total attention) is averaged over positions where p_i != 0, and
-        // rescaled so that chance (1 / d_vocab_out) is 0, a perfect copier 1 and a head that never
-        // raises the attended token -1. Shares are invariant to the positive factor 1/scale_i, which
-        // is left out. Computed in vocabulary blocks: nothing of size positions x d_vocab is formed.
-        const Matrix W_O = output_to_logit_space(model, attn.W_O[uh]);  // [d_head, d_model]
-        const Vector row_mean = Z * (W_O * mean_unembed);               // [positions]: mean_v d_i[v]
-        Vector positive = Vector::Zero(r.n_positions);                  // sum_v p_i[v]
-        Vector on_target = Vector::Zero(r.n_positions);                 // p_i[target_i]
-        Matrix F, D;
-        for (Eigen::Index v0 = 0; v0 < c.d_vocab_out; v0 += kVocabBlock) {
-            const Eigen::Index nv = std::min<Eigen::Index>(kVocabBlock, c.d_vocab_out - v0);
-            F.noalias() = W_O * model.W_U.middleCols(v0, nv);  // [d_head, nv]
-            D.noalias() = Z * F;                               // [positions, nv]
-            D.colwise() -= row_mean;
-            positive += D.cwiseMax(0.0f).rowwise().sum();
-            for (int p = 0; p < r.n_positions; ++p) {
-                const int t = target[static_cast<size_t>(p)];
-                if (t >= v0 && t < v0 + nv) on_target(p) = std::max(0.0f, D(p, t - v0));
-            }
-        }
-        double share = 0.0;
-        int counted = 0;
-        for (int p = 0; p < r.n_positions; ++p)
-            if (positive(p) > 0.0f && target[static_cast<size_t>(p)] >= 0) {
-                share += double(on_target(p)) / double(positive(p));
-                ++counted;
-            }
-        if (counted > 0)
-            r.copying_eval(l, h) = static_cast<float>(rescale_share(share / counted, 1.0 / c.d_vocab_out));
+        const RepeatScores scores =
+            repeat_scores(probe, [&](int s) -> const Matrix& { return runs[static_cast<size_t>(s)].patterns[ul][uh]; });
+        r.prev_token(l, h) = static_cast<float>(scores.prev_token);
+        r.duplicate_token(l, h) = static_cast<float>(scores.duplicate_token);
+        r.induction(l, h) = static_cast<float>(scores.induction);
+        const HeadOnProbe on = head_on_probe(model, probe, runs, to_out, l, h);
+        const double eval = copying_eval(model, model.blocks[ul].attn.W_O[uh], on, mean_unembed);
+        if (!std::isnan(eval)) r.copying_eval(l, h) = static_cast<float>(eval);
     });
+}
 
-    // Weight-based evidence: OV copying through the [d_head, d_head] core W_O (W_U W_E) W_V, and the
-    // K-composition trace with every earlier head.
-    r.ov_copying = Matrix::Constant(L, H, static_cast<float>(kNaN));
+// K-composition of every head with every earlier head, token embedding only: with
+// M = W_E QK^h (W_E OV^p)^T, the cosine trace(M) / (sqrt(d_vocab) ||M||_F) between M and the identity,
+// and the sum of these weighted by the earlier heads' previous-token scores (mechanistic).
+void k_composition(const Model& model, const EmbeddingGrams& grams, int threads, InductionResult& r) {
+    const auto& c = model.cfg;
+    const int L = c.n_layers, H = c.n_heads;
+    const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
     r.mechanistic = Matrix::Zero(L, H);
     r.k_composition_trace = detail::nan_array({uL, uH, uL, uH});
     std::vector<Matrix> value_gram(static_cast<size_t>(L * H));  // W_V^T G_E W_V [d_head, d_head]
     std::vector<Matrix> G_E_W_V(static_cast<size_t>(L * H));     // G_E W_V [d_model, d_head]
-    detail::parallel_for(L * H, options.threads, [&](int lh) {
+    parallel_for(L * H, threads, [&](int, std::int64_t task) {
+        const auto lh = static_cast<int>(task);
         const auto& a = model.blocks[static_cast<size_t>(lh / H)].attn;
         const auto uh = static_cast<size_t>(lh % H);
         G_E_W_V[static_cast<size_t>(lh)] = grams.G_E * a.W_V[uh];
         value_gram[static_cast<size_t>(lh)] = a.W_V[uh].transpose() * G_E_W_V[static_cast<size_t>(lh)];
-        if (grams.copying_defined) {
-            const Matrix core = a.W_O[uh] * (grams.C * a.W_V[uh]);  // [d_head, d_head]
-            r.ov_copying(lh / H, lh % H) = static_cast<float>(copying_score(core));
-        }
     });
     const double sqrt_vocab = std::sqrt(static_cast<double>(c.d_vocab));
-    detail::parallel_for(L * H, options.threads, [&](int lh) {
+    parallel_for(L * H, threads, [&](int, std::int64_t task) {
+        const auto lh = static_cast<int>(task);
         const int l = lh / H, h = lh % H;
         const auto& a = model.blocks[static_cast<size_t>(l)].attn;
         const auto uh = static_cast<size_t>(h);
@@ -282,7 +199,22 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
             }
         r.mechanistic(l, h) = static_cast<float>(mech);
     });
+}
 
+// /eigen's OV copying scores (compute_ov_copying), so the two groups hold the same numbers.
+Matrix ov_copying(const Model& model, int threads) {
+    EigenPassOptions o;
+    o.threads = threads;
+    const Array<float> a = compute_ov_copying(model, o);
+    const int H = model.cfg.n_heads;
+    Matrix out(model.cfg.n_layers, H);
+    for (int l = 0; l < model.cfg.n_layers; ++l)
+        for (int h = 0; h < H; ++h) out(l, h) = a.data[static_cast<size_t>(l * H + h)];
+    return out;
+}
+
+void classify(const InductionOptions& options, InductionResult& r) {
+    const auto uL = static_cast<std::uint64_t>(r.induction.rows()), uH = static_cast<std::uint64_t>(r.induction.cols());
     auto flags = [&] {
         Array<std::uint8_t> a;
         a.dims = {uL, uH};
@@ -292,8 +224,8 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
     r.is_induction_head = flags();
     r.is_prev_token_head = flags();
     r.is_copying_head = flags();
-    for (int l = 0; l < L; ++l)
-        for (int h = 0; h < H; ++h) {
+    for (int l = 0; l < r.induction.rows(); ++l)
+        for (int h = 0; h < r.induction.cols(); ++h) {
             // Comparisons with NaN are false: an undefined score never classifies a head.
             const double ov = r.ov_copying(l, h);
             detail::at(r.is_induction_head, {l, h}) =
@@ -301,6 +233,28 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
             detail::at(r.is_prev_token_head, {l, h}) = r.prev_token(l, h) >= options.prev_token_threshold;
             detail::at(r.is_copying_head, {l, h}) = ov >= options.copying_threshold && r.copying_eval(l, h) > 0.0f;
         }
+}
+
+}  // namespace
+
+InductionResult induction(const Model& model, const InductionOptions& options) {
+    return induction(model, options, embedding_grams(model, options.threads));
+}
+
+InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams) {
+    check_options(options);
+    check_grams(model.cfg, grams);
+    const RepeatedProbe probe = make_repeated_probe(
+        model, {options.probe_length, options.probe_repeats, options.probe_sequences}, options.seed);
+    InductionResult r;
+    r.options = options;
+    r.options.probe_length = probe.length;
+    r.options.probe_repeats = probe.repeats;
+    r.probe_without_replacement = probe.without_replacement;
+    behavioural_scores(model, probe, options.threads, r);
+    r.ov_copying = ov_copying(model, options.threads);
+    k_composition(model, grams, options.threads, r);
+    classify(options, r);
     return r;
 }
 

@@ -6,6 +6,7 @@
 #include "analyses/embedding_grams.hpp"
 #include "analyses/results.hpp"
 #include "lib/model.hpp"
+#include "lib/probe.hpp"
 
 #include <cstdint>
 #include <string>
@@ -25,41 +26,18 @@ struct InductionOptions {
     int threads = 0;                    // 0 = hardware concurrency
 };
 
-// The behavioural probe: random blocks of `length` tokens repeated `repeats` times, BOS first when the
-// model has one. Position offset + r * length + k holds the k-th token of repeat r.
-struct InductionProbe {
-    std::vector<std::vector<int>> sequences;  // each [offset + length * repeats]
-    int length = 0;                           // n actually used (after shrinking to fit n_ctx)
-    int repeats = 0;
-    int offset = 0;                           // 1 when BOS is prepended, else 0
-    bool without_replacement = true;          // false when the vocabulary has fewer than n usable tokens
-};
-
-// The tokens the probe draws from: every input token except special ones (BOS, strings of the form
-// "<...>" such as <pad> or <|endoftext|>, "[...]" in capitals such as [CLS], compiler_bos/compiler_pad).
-std::vector<int> probe_tokens(const Model& model);
-
-// Input token -> index of the output token with the same string, -1 when there is none (the identity
-// when vocab == vocab_out). Used to score predictions and copying of input tokens.
-std::vector<int> output_index_of_inputs(const Model& model);
-
-// Draws the probe with std::mt19937_64(seed). A block is drawn without replacement when the vocabulary
-// has at least `length` usable tokens; otherwise it is a concatenation of shuffled copies of the
-// usable tokens (each token as rarely as possible). When offset + length * repeats > n_ctx, `repeats`
-// is reduced first (not below 2), then `length`. Throws Error when no token is usable or not even length 2 fits.
-InductionProbe make_induction_probe(const Model& model, int length, int repeats, int sequences, std::uint64_t seed);
-
 struct InductionResult {
     InductionOptions options;  // as used (probe_length is the n actually used)
     bool probe_without_replacement = true;
     int n_positions = 0;  // scored positions (repeats >= 2) over all sequences
-    // Behavioural scores [L, H], means over positions i in repeats >= 2 of every probe sequence.
+    // Behavioural scores [L, H] on the repeated probe (lib/probe.hpp), as lib/head_scores.hpp defines
+    // them: means over positions i in repeats >= 2 of every probe sequence.
     Matrix prev_token;       // A[i, i-1]
     Matrix duplicate_token;  // sum of A[i, j] over earlier-repeat positions j with the same token
     Matrix induction;        // sum of A[i, j+1] over the same j (prefix matching)
     Matrix copying_eval;     // see induction.cpp; NaN where the head has no direct effect on the logits
     // Weight-based evidence [L, H].
-    Matrix ov_copying;   // copying score of W_E OV W_U over the tokens both vocabularies share (NaN if none)
+    Matrix ov_copying;   // /eigen/ov_copying (compute_ov_copying): W_E OV W_U over the shared tokens, NaN if none
     Matrix mechanistic;  // sum over earlier heads p of prev_token[p] * k_composition_trace[p, h]
     // [L, H, L, H] (earlier head p first, then h): trace(M) / (sqrt(d_vocab) ||M||_F) with
     // M = W_E QK^h (W_E OV^p)^T, the cosine between M and the identity; NaN unless l_p < l_h.

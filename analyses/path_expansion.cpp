@@ -3,13 +3,13 @@
 #include "analyses/path_expansion.hpp"
 
 #include "analyses/head_arrays.hpp"
-#include "analyses/induction.hpp"
-#include "analyses/parallel.hpp"
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
+#include "lib/parallel.hpp"
 #include "lib/factored_matrix.hpp"
 #include "lib/forward.hpp"
+#include "lib/probe.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -71,61 +71,21 @@ void check_tokens(const Model& model, const std::vector<std::vector<int>>& token
     }
 }
 
-}  // namespace
+// The model's heads by flat index lh = l * H + h.
+struct Heads {
+    const Model& model;
+    int H = 0, LH = 0;
+    const AttentionWeights& attn(int lh) const { return model.blocks[static_cast<size_t>(lh / H)].attn; }
+    size_t head(int lh) const { return static_cast<size_t>(lh % H); }
+};
 
-std::vector<std::vector<int>> read_token_file(const Model& model, const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path + ": cannot read token file");
-    std::vector<std::vector<int>> out;
-    std::string line;
-    for (int line_no = 1; std::getline(in, line); ++line_no) {
-        std::istringstream words(line);
-        std::vector<int> seq;
-        if (model.cfg.bos_token >= 0) seq.push_back(model.cfg.bos_token);
-        std::string w;
-        bool any = false;
-        while (words >> w) {
-            if (!any && w[0] == '#') break;
-            any = true;
-            const int t = model.token_index(w);
-            if (t < 0)
-                throw Error(path + ":" + std::to_string(line_no) + ": token '" + w + "' is not in the model's vocabulary");
-            seq.push_back(t);
-        }
-        if (!any) continue;
-        if (static_cast<int>(seq.size()) > model.cfg.n_ctx)
-            throw Error(path + ":" + std::to_string(line_no) + ": " + std::to_string(seq.size()) +
-                        " tokens (BOS included) exceed n_ctx = " + std::to_string(model.cfg.n_ctx));
-        out.push_back(std::move(seq));
-    }
-    if (out.empty()) throw Error(path + ": no token sequences");
-    return out;
-}
-
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options) {
-    return path_expansion(model, options, embedding_grams(model, options.threads));
-}
-
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options,
-                                   const EmbeddingGrams& grams) {
-    const auto& c = model.cfg;
-    if (options.max_order < 1) throw Error("path expansion: max order must be >= 1, got " + std::to_string(options.max_order));
-    if (grams.G_E.rows() != c.d_model || grams.G_U.rows() != c.d_model)
-        throw Error("path expansion: embedding Gram matrices are [" + std::to_string(grams.G_E.rows()) + ", ...], expected [" +
-                    std::to_string(c.d_model) + ", " + std::to_string(c.d_model) + "]");
-    const int L = c.n_layers, H = c.n_heads, LH = L * H, dh = c.d_head;
-    const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
-    const auto& blocks = model.blocks;
-    auto attn = [&](int lh) -> const AttentionWeights& { return blocks[static_cast<size_t>(lh / H)].attn; };
-    auto head = [&](int lh) { return static_cast<size_t>(lh % H); };
-
-    PathExpansionResult r;
-    r.max_order = options.max_order;
-
+std::vector<HeadFactors> head_factors(const Heads& hs, const EmbeddingGrams& grams, int threads) {
+    const int LH = hs.LH;
     std::vector<HeadFactors> f(static_cast<size_t>(LH));
-    detail::parallel_for(LH, options.threads, [&](int lh) {
-        const auto& a = attn(lh);
-        const auto h = head(lh);
+    parallel_for(LH, threads, [&](int, std::int64_t task) {
+        const auto lh = static_cast<int>(task);
+        const auto& a = hs.attn(lh);
+        const auto h = hs.head(lh);
         auto& x = f[static_cast<size_t>(lh)];
         x.G_E_W_V = grams.G_E * a.W_V[h];
         x.value_gram = a.W_V[h].transpose() * x.G_E_W_V;
@@ -134,7 +94,15 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         x.key_gram = a.W_K[h].transpose() * grams.G_E * a.W_K[h];
         if (grams.copying_defined) x.C_W_V = grams.C * a.W_V[h];
     });
+    return f;
+}
 
+// The direct path and every OV-side chain of heads up to max_order.
+void ov_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<HeadFactors>& f, int max_order,
+              int threads, PathExpansionResult& r) {
+    const int H = hs.H, LH = hs.LH;
+    const int L = hs.model.cfg.n_layers, dh = hs.model.cfg.d_head;
+    const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
     // Direct path W_E W_U: ||.||^2 = trace(G_E G_U); eigenvalues those of C = W_U W_E (dense, d_model).
     r.direct_norm = norm_from_square(trace_of_product(grams.G_E, grams.G_U));
     r.direct_copying = grams.copying_defined ? copying_score(grams.C) : kNaN;
@@ -146,9 +114,10 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
     r.head_copying = Matrix::Constant(L, H, static_cast<float>(kNaN));
     r.virtual_norm = detail::nan_array({uL, uH, uL, uH});
     r.virtual_copying = detail::nan_array({uL, uH, uL, uH});
-    r.chains.resize(static_cast<size_t>(std::max(0, options.max_order - 2)));
+    r.chains.resize(static_cast<size_t>(std::max(0, max_order - 2)));
     std::vector<std::vector<std::vector<PathChain>>> chains_from(static_cast<size_t>(LH));  // [first][order-3]
-    detail::parallel_for(LH, options.threads, [&](int first) {
+    parallel_for(LH, threads, [&](int, std::int64_t task) {
+        const auto first = static_cast<int>(task);
         auto& mine = chains_from[static_cast<size_t>(first)];
         mine.resize(r.chains.size());
         std::vector<std::pair<int, int>> chain;
@@ -158,7 +127,7 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
             const double norm = norm_from_square(
                 trace_of_product(P.transpose() * fi.value_gram * P, f[static_cast<size_t>(last)].output_gram));
             const double copying =
-                grams.copying_defined ? copying_score(attn(last).W_O[head(last)] * fi.C_W_V * P) : kNaN;
+                grams.copying_defined ? copying_score(hs.attn(last).W_O[hs.head(last)] * fi.C_W_V * P) : kNaN;
             const int k = static_cast<int>(chain.size());
             if (k == 1) {
                 r.head_norm(first / H, first % H) = static_cast<float>(norm);
@@ -169,10 +138,10 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
             } else {
                 mine[static_cast<size_t>(k - 3)].push_back({chain, norm, copying});
             }
-            if (k == options.max_order) return;
+            if (k == max_order) return;
             for (int next = (last / H + 1) * H; next < LH; ++next) {
                 chain.emplace_back(next / H, next % H);
-                self(self, next, P * (attn(last).W_O[head(last)] * attn(next).W_V[head(next)]));
+                self(self, next, P * (hs.attn(last).W_O[hs.head(last)] * hs.attn(next).W_V[hs.head(next)]));
                 chain.pop_back();
             }
         };
@@ -182,7 +151,15 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
     for (auto& per_first : chains_from)
         for (size_t k = 0; k < per_first.size(); ++k)
             for (auto& ch : per_first[k]) r.chains[k].push_back(std::move(ch));
+}
 
+// The expanded QK terms of every head: direct, and through an earlier head on the query or key side.
+void qk_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<HeadFactors>& f, int threads,
+              PathExpansionResult& r) {
+    const int H = hs.H, LH = hs.LH;
+    const auto& c = hs.model.cfg;
+    const int L = c.n_layers;
+    const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
     // QK terms of head h, A B^T with A the query side and B the key side [d_vocab, d_head]:
     // ||A B^T||^2 = trace((A^T A)(B^T B)), eig(A B^T) = eig(B^T A) ∪ {0}. Through an earlier head q the
     // query side is W_E W_V^q N_q with N_q = W_O^q W_Q^h, so A^T A = N_q^T value_gram_q N_q.
@@ -194,10 +171,11 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
     r.qk_k_norm = detail::nan_array({uL, uH, uL, uH});
     r.qk_k_copying = detail::nan_array({uL, uH, uL, uH});
     r.qk_qk_norm = detail::nan_array({uL, uH, uL, uH, uL, uH});
-    detail::parallel_for(LH, options.threads, [&](int lh) {
+    parallel_for(LH, threads, [&](int, std::int64_t task) {
+        const auto lh = static_cast<int>(task);
         const int l = lh / H, h = lh % H;
-        const auto& a = attn(lh);
-        const auto uh = head(lh);
+        const auto& a = hs.attn(lh);
+        const auto uh = hs.head(lh);
         const auto& fh = f[static_cast<size_t>(lh)];
         r.qk_direct_norm(l, h) =
             static_cast<float>(inv_scale * norm_from_square(trace_of_product(fh.query_gram, fh.key_gram)));
@@ -206,8 +184,8 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         const int earlier = l * H;
         std::vector<Matrix> query_side(static_cast<size_t>(earlier)), key_side(static_cast<size_t>(earlier));
         for (int p = 0; p < earlier; ++p) {
-            const auto& ap = attn(p);
-            const auto hp = head(p);
+            const auto& ap = hs.attn(p);
+            const auto hp = hs.head(p);
             const auto& fp = f[static_cast<size_t>(p)];
             const Matrix N_q = ap.W_O[hp] * a.W_Q[uh];  // [d_head, d_head]
             const Matrix N_k = ap.W_O[hp] * a.W_K[uh];
@@ -228,36 +206,41 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
                     static_cast<float>(inv_scale * norm_from_square(trace_of_product(
                                                        query_side[static_cast<size_t>(q)], key_side[static_cast<size_t>(k)])));
     });
+}
 
-    if (options.on_step) options.on_step("terms");
-
-    // Ablation. Run 0 removes every head's output (direct path only); run k feeds every layer's value
-    // input from run k-1's residual stream with the attention patterns frozen to the real run's, so
-    // run k contains exactly the path terms of order <= k and L_{k-1} - L_k is the effect of order k.
-    std::vector<std::vector<int>> tokens = options.tokens;
+// The ablation's token set: the given sequences, or the repeated probe (then positions from its
+// second repeat on are the `_rep` ones).
+struct TokenSet {
+    std::vector<std::vector<int>> tokens;
     int first_rep = std::numeric_limits<int>::max();
-    if (tokens.empty()) {
-        const InductionProbe probe = make_induction_probe(model, options.probe_length, options.probe_repeats,
-                                                          options.probe_sequences, options.seed);
-        tokens = probe.sequences;
-        first_rep = probe.offset + probe.length;
+};
+
+TokenSet ablation_tokens(const Model& model, const PathExpansionOptions& options, PathExpansionResult& r) {
+    TokenSet t;
+    t.tokens = options.tokens;
+    if (t.tokens.empty()) {
+        const RepeatedProbe probe = make_repeated_probe(
+            model, {options.probe_length, options.probe_repeats, options.probe_sequences}, options.seed);
+        t.tokens = probe.sequences;
+        t.first_rep = probe.first_scored();
         r.tokens_source = "induction probe";
     } else {
         r.tokens_source = options.tokens_source.empty() ? "given token sequences" : options.tokens_source;
     }
-    check_tokens(model, tokens);
-    const std::vector<int> to_out = output_index_of_inputs(model);
-    const int K = options.max_order, S = static_cast<int>(tokens.size());
-    struct Sums {
-        std::vector<double> loss, loss_rep;
-        int count = 0, count_rep = 0;
-    };
-    // The forward passes per sequence, without their logits: finals[s][k] is the final residual stream
-    // [T_s, d_model] of run k = 0..K, and finals[s][K + 1] the real run's.
+    check_tokens(model, t.tokens);
+    return t;
+}
+
+// The forward passes per sequence, without their logits: finals[s][k] is the final residual stream
+// [T_s, d_model] of run k = 0..K, and finals[s][K + 1] the real run's.
+std::vector<std::vector<Matrix>> final_streams(const Model& model, const std::vector<std::vector<int>>& tokens, int K,
+                                               int threads) {
+    const int L = model.cfg.n_layers, H = model.cfg.n_heads, S = static_cast<int>(tokens.size());
     std::vector<std::vector<Matrix>> finals(static_cast<size_t>(S), std::vector<Matrix>(static_cast<size_t>(K + 2)));
     ForwardOptions no_logits;
     no_logits.logits = false;
-    detail::parallel_for(S, options.threads, [&](int s) {
+    parallel_for(S, threads, [&](int, std::int64_t task) {
+        const auto s = static_cast<int>(task);
         const auto& seq = tokens[static_cast<size_t>(s)];
         auto& fin = finals[static_cast<size_t>(s)];
         ForwardResult real = forward(model, seq, {}, no_logits);
@@ -276,6 +259,21 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         }
         fin[static_cast<size_t>(K + 1)] = std::move(real.resid_pre.back());
     });
+    return finals;
+}
+
+// Loss sums of every sequence under every run k = 0..K + 1.
+struct Sums {
+    std::vector<double> loss, loss_rep;
+    int count = 0, count_rep = 0;
+};
+
+std::vector<Sums> sequence_losses(const Model& model, const TokenSet& set, std::vector<std::vector<Matrix>>& finals,
+                                  int K, int threads) {
+    const auto& c = model.cfg;
+    const auto& tokens = set.tokens;
+    const int first_rep = set.first_rep, S = static_cast<int>(tokens.size());
+    const std::vector<int> to_out = model.vocab.index_in(model.vocab_out);
     // Each run's logits for every sequence at once: one [sum of T, d_model] x [d_model, d_vocab_out]
     // product (the unembedding is read once per run, not once per sequence), then the loss per sequence.
     std::vector<Eigen::Index> offset(static_cast<size_t>(S) + 1, 0);
@@ -295,9 +293,10 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
             stacked.middleRows(offset[us], offset[us + 1] - offset[us]) = finals[us][uk];
             finals[us][uk] = Matrix();
         }
-        Matrix logits = parallel_product(final_normalised(model, stacked), model.W_U, options.threads);
+        Matrix logits = parallel_product(final_normalised(model, stacked), model.W_U, threads);
         logits.rowwise() += model.b_U;  // [sum of T, d_vocab_out]
-        detail::parallel_for(S, options.threads, [&](int s) {
+        parallel_for(S, threads, [&](int, std::int64_t task) {
+            const auto s = static_cast<int>(task);
             const auto us = static_cast<size_t>(s);
             auto& out = per_seq[us];
             int n = 0, n_rep = 0;
@@ -309,6 +308,11 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
             }
         });
     }
+    return per_seq;
+}
+
+// Mean losses by order over every sequence; left empty (real_loss NaN) when no position is scored.
+void order_losses(const std::vector<Sums>& per_seq, int K, PathExpansionResult& r) {
     std::vector<double> total(static_cast<size_t>(K + 2), 0.0), total_rep(static_cast<size_t>(K + 2), 0.0);
     int count = 0, count_rep = 0;
     for (const auto& s : per_seq) {
@@ -324,8 +328,7 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         // No next token is in the output vocabulary (a model whose outputs are not its input tokens):
         // the weight-based terms stand, the loss by order is not measured.
         r.real_loss = kNaN;
-        if (options.on_step) options.on_step("ablation");
-        return r;
+        return;
     }
     for (int k = 0; k <= K; ++k) r.order_loss.push_back(total[static_cast<size_t>(k)] / count);
     r.real_loss = total[static_cast<size_t>(K + 1)] / count;
@@ -333,6 +336,66 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
         for (int k = 0; k <= K; ++k) r.order_loss_repeated.push_back(total_rep[static_cast<size_t>(k)] / count_rep);
         r.real_loss_repeated = total_rep[static_cast<size_t>(K + 1)] / count_rep;
     }
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> read_token_file(const Model& model, const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot read token file");
+    std::vector<std::vector<int>> out;
+    std::string line;
+    for (int line_no = 1; std::getline(in, line); ++line_no) {
+        std::istringstream words(line);
+        std::vector<int> seq;
+        if (model.cfg.bos_token >= 0) seq.push_back(model.cfg.bos_token);
+        std::string w;
+        bool any = false;
+        while (words >> w) {
+            if (!any && w[0] == '#') break;
+            any = true;
+            const int t = model.token_index(w);
+            if (t < 0)
+                throw Error(path + ":" + std::to_string(line_no) + ": token '" + w +
+                            "' is not in the model's vocabulary");
+            seq.push_back(t);
+        }
+        if (!any) continue;
+        if (static_cast<int>(seq.size()) > model.cfg.n_ctx)
+            throw Error(path + ":" + std::to_string(line_no) + ": " + std::to_string(seq.size()) +
+                        " tokens (BOS included) exceed n_ctx = " + std::to_string(model.cfg.n_ctx));
+        out.push_back(std::move(seq));
+    }
+    if (out.empty()) throw Error(path + ": no token sequences");
+    return out;
+}
+
+PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options) {
+    return path_expansion(model, options, embedding_grams(model, options.threads));
+}
+
+PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options,
+                                   const EmbeddingGrams& grams) {
+    const auto& c = model.cfg;
+    if (options.max_order < 1)
+        throw Error("path expansion: max order must be >= 1, got " + std::to_string(options.max_order));
+    if (grams.G_E.rows() != c.d_model || grams.G_U.rows() != c.d_model)
+        throw Error("path expansion: embedding Gram matrices are [" + std::to_string(grams.G_E.rows()) +
+                    ", ...], expected [" + std::to_string(c.d_model) + ", " + std::to_string(c.d_model) + "]");
+    PathExpansionResult r;
+    r.max_order = options.max_order;
+    const Heads hs{model, c.n_heads, c.n_layers * c.n_heads};
+    const std::vector<HeadFactors> f = head_factors(hs, grams, options.threads);
+    ov_terms(hs, grams, f, options.max_order, options.threads, r);
+    qk_terms(hs, grams, f, options.threads, r);
+    if (options.on_step) options.on_step("terms");
+
+    // Ablation. Run 0 removes every head's output (direct path only); run k feeds every layer's value
+    // input from run k-1's residual stream with the attention patterns frozen to the real run's, so
+    // run k contains exactly the path terms of order <= k and L_{k-1} - L_k is the effect of order k.
+    const TokenSet set = ablation_tokens(model, options, r);
+    std::vector<std::vector<Matrix>> finals = final_streams(model, set.tokens, options.max_order, options.threads);
+    order_losses(sequence_losses(model, set, finals, options.max_order, options.threads), options.max_order, r);
     if (options.on_step) options.on_step("ablation");
     return r;
 }

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <unordered_map>
 
 namespace circuits::analyses {
 
@@ -124,27 +123,12 @@ bool same_vocabulary(const Model& model) {
 }
 
 SharedVocabulary shared_vocabulary(const Model& model) {
-    SharedVocabulary s;
-    const auto& c = model.cfg;
-    if (same_vocabulary(model)) {
-        s.identity = true;
-        for (int t = 0; t < c.d_vocab; ++t) {
-            s.in.push_back(t);
-            s.out.push_back(t);
-        }
-        return s;
+    // Absent vocabularies are the numbered default on both sides.
+    if (model.vocab.empty() || model.vocab_out.empty()) {
+        if (!same_vocabulary(model)) return {};  // of different sizes: no token shared by string
+        return Vocabulary(numbered_vocab(model.cfg.d_vocab)).shared_with(numbered_vocab(model.cfg.d_vocab));
     }
-    // Absent vocabularies of different sizes share no token by string.
-    if (model.vocab.empty() || model.vocab_out.empty()) return s;
-    std::unordered_map<std::string, int> out_index;
-    for (int t = 0; t < c.d_vocab_out; ++t) out_index.emplace(model.vocab_out[static_cast<size_t>(t)], t);
-    for (int t = 0; t < c.d_vocab; ++t) {
-        const auto it = out_index.find(model.vocab[static_cast<size_t>(t)]);
-        if (it == out_index.end()) continue;
-        s.in.push_back(t);
-        s.out.push_back(it->second);
-    }
-    return s;
+    return model.vocab.shared_with(model.vocab_out);
 }
 
 std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedVocabulary& shared) {

@@ -54,16 +54,8 @@ const T& entry(const Array<T>& a, std::initializer_list<std::int64_t> index) {
 // which a token-space circuit's diagonal and eigenvalues (copying) mean anything.
 bool same_vocabulary(const Model& model);
 
-// The tokens that are in both vocabularies, matched by string: pairs (input index, output index) in
-// input order. `identity` when the vocabularies are the same (then every token is matched to itself).
-// Copying scores are computed on this square sub-circuit, so that a model whose output vocabulary
-// leaves out BOS (a compiled RASP program, a model trained here) still has them.
-struct SharedVocabulary {
-    std::vector<int> in;   // input token indices
-    std::vector<int> out;  // output token indices, same length
-    bool identity = false;
-    int size() const { return static_cast<int>(in.size()); }
-};
+// The tokens that are in both vocabularies (Vocabulary::shared_with, lib/vocabulary.hpp).
+using SharedVocabulary = SharedTokens;
 SharedVocabulary shared_vocabulary(const Model& model);
 
 // W_E's rows of the shared input tokens [shared, d_model] and W_U's columns of the matching output

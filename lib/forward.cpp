@@ -3,13 +3,11 @@
 
 #include "lib/error.hpp"
 
+#include "lib/parallel.hpp"
+
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <mutex>
-#include <thread>
 
 namespace circuits {
 
@@ -24,22 +22,21 @@ Matrix layer_norm_rows(const Matrix& x, double eps) {
     return out;
 }
 
-namespace {
-
-// The normalised input a sub-layer reads: ln(x) * w + b, ln(x), or x itself.
 Matrix normalise(const Model& m, const Matrix& x, const LayerNormWeights& ln) {
     switch (m.cfg.normalization_type) {
         case Normalization::none: return x;
         case Normalization::LNPre: return layer_norm_rows(x, m.cfg.ln_eps);
         case Normalization::LN: {
             Matrix y = layer_norm_rows(x, m.cfg.ln_eps);
-            y.array().rowwise() *= ln.w.transpose().array();
+            y.array().rowwise() *= ln.w.transpose().array();  // ln(x) * w + b
             y.rowwise() += ln.b.transpose();
             return y;
         }
     }
     return x;
 }
+
+namespace {
 
 float activation(ActFn fn, float x) {
     if (fn == ActFn::gelu) return 0.5f * x * (1.0f + std::erf(x / std::sqrt(2.0f)));
@@ -188,26 +185,9 @@ Matrix final_normalised(const Model& model, const Matrix& resid) {
 std::vector<ForwardResult> forward_batch(const Model& model, const std::vector<std::vector<int>>& batch, int threads,
                                          const ForwardOptions& options) {
     std::vector<ForwardResult> out(batch.size());
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    threads = std::min<int>(threads, static_cast<int>(batch.size()));
-    std::atomic<size_t> next{0};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto work = [&] {
-        for (size_t i = next++; i < batch.size(); i = next++) {
-            try {
-                out[i] = forward(model, batch[i], {}, options);
-            } catch (...) {
-                std::lock_guard<std::mutex> lock(failure_mutex);
-                if (!failure) failure = std::current_exception();
-            }
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-    work();
-    for (auto& t : pool) t.join();
-    if (failure) std::rethrow_exception(failure);
+    parallel_for(static_cast<std::int64_t>(batch.size()), threads, [&](int, std::int64_t i) {
+        out[static_cast<size_t>(i)] = forward(model, batch[static_cast<size_t>(i)], {}, options);
+    });
     return out;
 }
 

@@ -52,6 +52,11 @@ ForwardResult forward(const Model& model, const std::vector<int>& tokens, const 
 std::vector<ForwardResult> forward_batch(const Model& model, const std::vector<std::vector<int>>& batch,
                                          int threads = 0, const ForwardOptions& options = {});
 
+// The input a sub-layer reads from the residual stream x [T, d_model] through its LayerNorm `ln`
+// (LN: ln(x) * w + b; LNPre: ln(x); none: x). The one LayerNorm application: the forward pass and the
+// passes that re-read a layer's input use it.
+Matrix normalise(const Model& model, const Matrix& x, const LayerNormWeights& ln);
+
 // Layer normalisation of each row of x [T, d_model]: (x - mean) / sqrt(var + eps), var biased.
 Matrix layer_norm_rows(const Matrix& x, double eps);
 

@@ -167,9 +167,7 @@ std::vector<TensorInfo> tensor_list(const ModelConfig& c) {
 }
 
 int Model::token_index(const std::string& token) const {
-    for (size_t i = 0; i < vocab.size(); ++i)
-        if (vocab[i] == token) return static_cast<int>(i);
-    return -1;
+    return vocab.index(token);
 }
 
 }  // namespace circuits

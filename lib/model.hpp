@@ -1,6 +1,8 @@
 // The attention-only transformer Model: config and weights in TransformerLens conventions.
 #pragma once
 
+#include "lib/vocabulary.hpp"
+
 #include <Eigen/Dense>
 
 #include <cstdint>
@@ -97,8 +99,8 @@ struct Model {
     Matrix W_U;      // [d_model, d_vocab_out]
     RowVector b_U;   // [d_vocab_out]
 
-    std::vector<std::string> vocab;            // [d_vocab]
-    std::vector<std::string> vocab_out;        // [d_vocab_out]
+    Vocabulary vocab;                          // [d_vocab]
+    Vocabulary vocab_out;                      // [d_vocab_out]
     std::vector<std::string> residual_labels;  // [d_model] or empty
     std::string program_source;                // compiled models: the .rasp text
     std::string output_sop;                    // compiled models: the output s-op's name
@@ -115,7 +117,7 @@ struct Model {
     // (the tensors are those of lib/tensor_catalogue.hpp).
     void validate() const;
     std::int64_t parameter_count() const;
-    // Token index by its string, or -1.
+    // Token index by its string, or -1 (vocab.index: a hash lookup).
     int token_index(const std::string& token) const;
 };
 

@@ -124,7 +124,7 @@ void read_strings_and_program(const H5Reader& r, Model& m) {
     m.vocab = read_sized_strings(r, "vocab", c.d_vocab, numbered_vocab(c.d_vocab));
     // An absent /vocab_out is /vocab when the sizes agree (what a user's own h5py script writes).
     m.vocab_out = read_sized_strings(r, "vocab_out", c.d_vocab_out,
-                                     c.d_vocab_out == c.d_vocab ? m.vocab : numbered_vocab(c.d_vocab_out));
+                                     c.d_vocab_out == c.d_vocab ? m.vocab.tokens() : numbered_vocab(c.d_vocab_out));
     if (r.exists("residual_labels")) {
         m.residual_labels = r.read_strings("residual_labels");
         if (static_cast<int>(m.residual_labels.size()) != c.d_model)

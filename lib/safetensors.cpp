@@ -537,7 +537,7 @@ Model read_model_safetensors(const std::string& path, const std::string& config_
     };
     m.vocab = cfg.contains("vocab") ? sized_strings("vocab", c.d_vocab) : numbered_vocab(c.d_vocab);
     if (cfg.contains("vocab_out")) m.vocab_out = sized_strings("vocab_out", c.d_vocab_out);
-    else m.vocab_out = c.d_vocab_out == c.d_vocab ? m.vocab : numbered_vocab(c.d_vocab_out);
+    else m.vocab_out = c.d_vocab_out == c.d_vocab ? m.vocab.tokens() : numbered_vocab(c.d_vocab_out);
     if (cfg.has("bos_token")) {
         const json& bos = cfg.raw("bos_token");
         if (bos.is_string()) {

@@ -6,6 +6,7 @@
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
 #include "lib/model_io.hpp"
+#include "lib/probe.hpp"
 #include "reports/html.hpp"
 #include "reports/report_context.hpp"
 
@@ -14,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <random>
 
 namespace circuits::reports {
 
@@ -85,25 +85,23 @@ std::vector<HeadClass> read_classes(const ResultsReader& r) {
     return out;
 }
 
-// A short repeated random sequence: BOS (when the model has one), n distinct tokens, the same n again,
-// so previous-token and induction heads show their pattern.
-std::optional<Probe> make_probe(const Model& m, const ReportOptions& o, std::vector<std::string>& notes) {
+// A short repeated random sequence (lib/probe.hpp, one sequence of 2 repeats): BOS when the model has
+// one, n distinct ordinary tokens, the same n again, so previous-token and induction heads show their
+// pattern. n = probe_length, fewer when the model has fewer ordinary tokens or n_ctx is short.
+std::optional<ProbeAttention> make_probe(const Model& m, const ReportOptions& o, std::vector<std::string>& notes) {
     const int bos = m.cfg.bos_token;
-    std::vector<int> candidates;
-    for (int t = 0; t < m.cfg.d_vocab; ++t)
-        if (t != bos) candidates.push_back(t);
     const int room = (m.cfg.n_ctx - (bos >= 0 ? 1 : 0)) / 2;
-    const int n = std::min({o.probe_length, static_cast<int>(candidates.size()), room});
-    if (n < 1) {
-        notes.push_back("probe attention left out: the model has no room for a repeated sequence (n_ctx = " +
-                        std::to_string(m.cfg.n_ctx) + ")");
+    const int ordinary = static_cast<int>(m.vocab.ordinary(bos).size());
+    const int n = std::min({o.probe_length, ordinary, room});
+    if (n < 2) {
+        notes.push_back(
+            "probe attention left out: the model has no room for a repeated sequence of 2 ordinary tokens "
+            "(n_ctx = " +
+            std::to_string(m.cfg.n_ctx) + ", " + std::to_string(ordinary) + " ordinary tokens)");
         return std::nullopt;
     }
-    std::mt19937 rng(static_cast<std::mt19937::result_type>(o.probe_seed));
-    std::shuffle(candidates.begin(), candidates.end(), rng);
-    Probe p;
-    if (bos >= 0) p.tokens.push_back(bos);
-    for (int rep = 0; rep < 2; ++rep) p.tokens.insert(p.tokens.end(), candidates.begin(), candidates.begin() + n);
+    ProbeAttention p;
+    p.tokens = make_repeated_probe(m, {.length = n, .repeats = 2, .sequences = 1}, o.probe_seed).sequences.front();
     p.patterns = forward(m, p.tokens).patterns;
     return p;
 }

@@ -24,8 +24,9 @@ struct HeadClass {
     bool contains(int layer, int head) const;
 };
 
-// The probe sequence and every head's attention pattern on it (the real forward pass of the model).
-struct Probe {
+// The report's probe sequence (lib/probe.hpp) and every head's attention pattern on it (the real
+// forward pass of the model).
+struct ProbeAttention {
     std::vector<int> tokens;                    // BOS first when the model has one
     std::vector<std::vector<Matrix>> patterns;  // [layer][head] -> [T query, T key]
 };
@@ -45,7 +46,7 @@ struct ReportContext {
     std::vector<HeadScore> scores;
     std::vector<HeadClass> classes;  // previous-token, induction, copying
     std::vector<Composition> compositions;
-    std::optional<Probe> probe;
+    std::optional<ProbeAttention> probe;
     std::vector<TrainingChart> training;
     std::vector<std::string> notes;  // what was left out and why (also returned by write_report)
 

@@ -25,8 +25,9 @@ InductionTask::InductionTask(const std::string& spec, const TaskOptions& o) : m_
         throw UsageError("induction: the vocabulary (BOS included) has a repeated token");
     m_vocab_out = tokens;  // BOS is never a target (as in the compiled induction program)
     m_n_ctx = m_max_len + (m_bos >= 0 ? 1 : 0);
-    for (int i = m_bos >= 0 ? 1 : 0; i < static_cast<int>(m_vocab.size()); ++i) m_ordinary.push_back(i);
     index_outputs();
+    m_ordinary = ordinary_tokens();
+    if (m_ordinary.empty()) throw UsageError("induction: every token is special (<...>, [...]): none to sample");
 }
 
 Example InductionTask::sample(Rng& rng) const {

@@ -42,12 +42,6 @@ Example ScanSnapTask::sample(Rng& rng) const {
     return e;
 }
 
-std::vector<int> ScanSnapTask::ordinary_tokens() const {
-    std::vector<int> out;
-    for (int i = 1 + m_classes; i < static_cast<int>(m_vocab.size()); ++i) out.push_back(i);
-    return out;
-}
-
 std::vector<int> ScanSnapTask::token_kinds() const {
     std::vector<int> kinds(m_vocab.size(), 0);
     for (int k = 0; k < m_classes; ++k)

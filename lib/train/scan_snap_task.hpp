@@ -17,7 +17,6 @@ public:
     ScanSnapTask(const std::string& spec, const TaskOptions& options);
     std::string name() const override { return "scan-snap"; }
     Example sample(Rng& rng) const override;
-    std::vector<int> ordinary_tokens() const override;
     std::vector<int> token_kinds() const override;
     int query_token() const override { return 0; }
     void write_description(H5Writer& w, const std::string& group) const override;

@@ -2,6 +2,7 @@
 #include "lib/train/task.hpp"
 
 #include "lib/error.hpp"
+#include "lib/vocabulary.hpp"
 #include "lib/train/bigram_task.hpp"
 #include "lib/train/induction_task.hpp"
 #include "lib/train/program_task.hpp"
@@ -10,10 +11,7 @@
 namespace circuits::train {
 
 std::vector<int> Task::ordinary_tokens() const {
-    std::vector<int> out;
-    for (int i = 0; i < static_cast<int>(m_vocab.size()); ++i)
-        if (i != m_bos) out.push_back(i);
-    return out;
+    return Vocabulary(m_vocab).ordinary(m_bos);
 }
 
 void Task::index_outputs() {

@@ -47,9 +47,9 @@ public:
     // The vocab_out index of vocabulary token `token` (same string), or -1 when it cannot be output.
     int output_index(int token) const;
 
-    // Tokens a repeated random sequence is drawn from (probe of previous-token and induction
-    // scores): every token but BOS unless a task says otherwise.
-    virtual std::vector<int> ordinary_tokens() const;
+    // The ordinary tokens of the vocabulary (Vocabulary::ordinary: every token but BOS and special
+    // strings), the one rule every probe draws by.
+    std::vector<int> ordinary_tokens() const;
     // Whether the task is next-token prediction (the target of a position is the next token's
     // output_index), so the loss on the second copy of a repeated sequence is meaningful (logged as
     // repeat_loss).

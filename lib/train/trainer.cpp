@@ -2,8 +2,8 @@
 #include "lib/train/trainer.hpp"
 
 #include "lib/error.hpp"
+#include "lib/parallel.hpp"
 #include "lib/train/rng.hpp"
-#include "lib/train/worker_pool.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -91,7 +91,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
     Rng init_rng = Rng::derived(o.seed, 1), data_rng = Rng::derived(o.seed, 2), probe_rng = Rng::derived(o.seed, 3);
     init_params(params, init_rng);
     AdamW adamw(params, o.optimiser);
-    const Probe probe = make_probe(task, o.probe_size, probe_rng);
+    const DynamicsProbe probe = make_dynamics_probe(task, o.probe_size, probe_rng);
 
     WorkerPool pool(o.threads);
     const int n_chunks = (o.batch + o.chunk - 1) / o.chunk;
@@ -128,7 +128,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
         if (scored == 0) throw Error("train: a batch of task '" + task.spec() + "' has no scored position");
         const float weight = 1.0f / static_cast<float>(scored);
 
-        pool.run(n_chunks, [&](int c, int worker) {
+        pool.run(n_chunks, [&](int worker, std::int64_t c) {
             auto& g = grads[static_cast<size_t>(c)];
             g.set_zero();
             const size_t begin = static_cast<size_t>(c) * static_cast<size_t>(o.chunk);
@@ -140,7 +140,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
         });
         // Sum the chunk gradients into grads[0] in chunk order, over disjoint ranges of the array.
         const int ranges = std::min<int>(pool.size(), static_cast<int>(std::max<Eigen::Index>(1, P / 4096)));
-        pool.run(ranges, [&](int r, int) {
+        pool.run(ranges, [&](int, std::int64_t r) {
             const Eigen::Index lo = P * r / ranges, hi = P * (r + 1) / ranges;
             float* total = grads[0].data().data();
             for (size_t c = 1; c < grads.size(); ++c) {

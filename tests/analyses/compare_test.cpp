@@ -125,7 +125,7 @@ TEST_CASE("compare: models of different widths and head counts leave heads unmat
 TEST_CASE("compare: different input vocabularies are an error naming the first token that differs") {
     const Model a = planted_induction_model();
     Model b = a;
-    b.vocab[3] = "zebra";
+    b.vocab.set(3, "zebra");
     CHECK_THROWS_WITH_AS(compare_models(a, b, quick_options()), doctest::Contains("'c'"), Error);
 }
 

@@ -165,7 +165,9 @@ TEST_CASE("eigen: OV spectra over the tokens both vocabularies share, matched by
 TEST_CASE("eigen: no shared token makes the OV spectrum undefined, QK still computed") {
     ModelConfig c = test::small_config(PositionalEmbedding::none, Normalization::none);
     Model m = test::random_model(c, 34);
-    for (auto& s : m.vocab_out) s = "out_" + s;
+    std::vector<std::string> renamed = m.vocab_out;
+    for (auto& s : renamed) s = "out_" + s;
+    m.vocab_out = renamed;
     const EigenResult r = compute_eigen(m, {});
     CHECK_FALSE(r.ov_defined);
     CHECK(r.ov_undefined_reason.find("no output token") != std::string::npos);

@@ -21,13 +21,15 @@ TEST_CASE("embedding grams equal the dense products, for any thread count") {
     }
     // One output token renamed: C sums the other tokens only.
     Model other = m;
-    other.vocab_out.back() = "renamed";
+    other.vocab_out.set(other.vocab_out.size() - 1, "renamed");
     const EmbeddingGrams partial = embedding_grams(other, 1);
     CHECK_FALSE(partial.same_vocab);
     REQUIRE(partial.copying_defined);
     CHECK(partial.shared_tokens == 2999);
     test::check_near(partial.C, Matrix(m.W_U.leftCols(2999) * m.W_E.topRows(2999)), test::kFloatTol, "C shared");
-    for (auto& s : other.vocab_out) s += "'";
+    std::vector<std::string> renamed = other.vocab_out;
+    for (auto& s : renamed) s += "'";
+    other.vocab_out = renamed;
     CHECK_FALSE(embedding_grams(other, 1).copying_defined);
     CHECK(embedding_grams(other, 1).C.size() == 0);
 }

@@ -2,6 +2,7 @@
 // scores of a hand-built uniform head match their closed forms.
 #include "analyses/induction.hpp"
 
+#include "analyses/eigen.hpp"
 #include "analyses/head_arrays.hpp"
 
 #include "lib/error.hpp"
@@ -9,7 +10,7 @@
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
 
-#include <set>
+#include <cstring>
 
 namespace circuits::analyses {
 
@@ -44,48 +45,6 @@ Model uniform_copying_model(int vocab) {
 }
 
 }  // namespace
-
-TEST_CASE("induction probe: BOS first, repeated blocks without replacement, no special tokens") {
-    const Model m = planted_induction_model({.n_tokens = 30});
-    const InductionProbe p = make_induction_probe(m, 25, 4, 3, 7);
-    CHECK(p.offset == 1);
-    CHECK(p.length == 25);
-    CHECK(p.without_replacement);
-    REQUIRE(p.sequences.size() == 3);
-    for (const auto& seq : p.sequences) {
-        REQUIRE(seq.size() == 101);
-        CHECK(seq[0] == m.cfg.bos_token);
-        std::set<int> block(seq.begin() + 1, seq.begin() + 26);
-        CHECK(block.size() == 25);
-        CHECK(block.count(m.cfg.bos_token) == 0);
-        for (int r = 1; r < 4; ++r)
-            for (int k = 0; k < 25; ++k) CHECK(seq[static_cast<size_t>(1 + r * 25 + k)] == seq[static_cast<size_t>(1 + k)]);
-    }
-    // Same seed, same probe; another seed, another probe.
-    CHECK(make_induction_probe(m, 25, 4, 3, 7).sequences == p.sequences);
-    CHECK(make_induction_probe(m, 25, 4, 3, 8).sequences != p.sequences);
-}
-
-TEST_CASE("induction probe: repeats then length shrink to fit n_ctx, with replacement only when the vocabulary is short") {
-    const Model m = planted_induction_model({.n_tokens = 24, .n_ctx = 80});
-    const InductionProbe p3 = make_induction_probe(m, 25, 4, 2, 1);
-    CHECK(p3.repeats == 3);  // (80 - 1) / 25
-    CHECK(p3.length == 25);
-    CHECK(p3.sequences[0].size() == 76);
-    const Model small = planted_induction_model({.n_tokens = 24, .n_ctx = 40});
-    const InductionProbe p = make_induction_probe(small, 25, 4, 2, 1);
-    CHECK(p.repeats == 2);
-    CHECK(p.length == 19);  // (40 - 1) / 2
-    CHECK(p.without_replacement);
-    CHECK(p.sequences[0].size() == 39);
-    for (int k = 0; k < 19; ++k) CHECK(p.sequences[1][size_t(1 + 19 + k)] == p.sequences[1][size_t(1 + k)]);
-    const InductionProbe q = make_induction_probe(planted_induction_model({.n_tokens = 6}), 10, 2, 1, 1);
-    CHECK_FALSE(q.without_replacement);
-    std::set<int> distinct(q.sequences[0].begin() + 1, q.sequences[0].begin() + 11);
-    CHECK(distinct.size() == 6);  // every usable token once before any repeats
-    CHECK(make_induction_probe(planted_induction_model({.n_tokens = 6, .n_ctx = 9}), 25, 4, 1, 1).length == 4);
-    CHECK_THROWS_AS(make_induction_probe(planted_induction_model({.n_tokens = 6, .n_ctx = 4}), 25, 4, 1, 1), Error);
-}
 
 TEST_CASE("induction: the planted model has exactly L1H0 as induction head and L0H0 as previous-token head") {
     const Model m = planted_induction_model();
@@ -142,7 +101,7 @@ TEST_CASE("induction: a uniform head's scores are their closed forms") {
     o.probe_sequences = 3;
     o.seed = 5;
     const InductionResult r = induction(m, o);
-    const InductionProbe p = make_induction_probe(m, n, R, o.probe_sequences, o.seed);
+    const RepeatedProbe p = make_repeated_probe(m, {n, R, o.probe_sequences}, o.seed);
     REQUIRE(p.offset == 0);
     // Position i = r n + k (repeat r >= 1) sees i + 1 keys with weight 1/(i+1): the previous one, r earlier
     // occurrences of its token and the r positions after them.
@@ -170,6 +129,37 @@ TEST_CASE("induction: a uniform head's scores are their closed forms") {
     CHECK(r.copying_eval(0, 0) == doctest::Approx((mean_share - chance) / (1 - chance)).epsilon(kScoreTol));
     // The OV circuit is the identity: every eigenvalue 1.
     CHECK(r.ov_copying(0, 0) == doctest::Approx(1.0).epsilon(kScoreTol));
+}
+
+}  // namespace circuits::analyses
+
+namespace circuits::analyses {
+
+TEST_CASE("regression: the induction pass's ov_copying is /eigen's ov_copying, bit for bit, not a second computation") {
+    for (const Model& m : {planted_induction_model(), test::random_model(
+                                                          [] {
+                                                              ModelConfig c;
+                                                              c.n_layers = 2;
+                                                              c.n_heads = 3;
+                                                              c.d_model = 12;
+                                                              c.d_head = 4;
+                                                              c.d_vocab = c.d_vocab_out = 30;
+                                                              c.n_ctx = 64;
+                                                              return c;
+                                                          }(),
+                                                          5)}) {
+        const InductionResult r = induction(m, {});
+        const EigenResult e = compute_eigen(m);
+        const int L = m.cfg.n_layers, H = m.cfg.n_heads;
+        REQUIRE(e.ov_copying.data.size() == static_cast<size_t>(L * H));
+        for (int l = 0; l < L; ++l)
+            for (int h = 0; h < H; ++h) {
+                const float a = r.ov_copying(l, h), b = e.ov_copying.data[static_cast<size_t>(l * H + h)];
+                CAPTURE(l);
+                CAPTURE(h);
+                CHECK(std::memcmp(&a, &b, sizeof a) == 0);  // NaN included
+            }
+    }
 }
 
 }  // namespace circuits::analyses

@@ -120,7 +120,9 @@ TEST_CASE("path expansion: factored norms and copying scores equal those of the 
 
 TEST_CASE("path expansion: copying scores are NaN when the vocabularies share no token") {
     Model m = test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::none), 3);
-    for (auto& s : m.vocab_out) s = "out_" + s;
+    std::vector<std::string> renamed = m.vocab_out;
+    for (auto& s : renamed) s = "out_" + s;
+    m.vocab_out = renamed;
     PathExpansionOptions o;
     o.tokens = {{1, 2, 3}};
     const PathExpansionResult r = path_expansion(m, o);

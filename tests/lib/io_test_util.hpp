@@ -109,8 +109,8 @@ inline std::vector<std::string> temp_files_in(const std::filesystem::path& dir) 
 // A model with every kind of bookkeeping set, for round trips: BOS, labels, program, processing.
 inline Model labelled_model(const ModelConfig& cfg, unsigned seed) {
     Model m = random_model(cfg, seed);
-    for (int i = 0; i < cfg.d_vocab; ++i) m.vocab[static_cast<size_t>(i)] = "tok" + std::to_string(i) + "é";
-    for (int i = 0; i < cfg.d_vocab_out; ++i) m.vocab_out[static_cast<size_t>(i)] = "out" + std::to_string(i);
+    for (int i = 0; i < cfg.d_vocab; ++i) m.vocab.set(static_cast<size_t>(i), "tok" + std::to_string(i) + "é");
+    for (int i = 0; i < cfg.d_vocab_out; ++i) m.vocab_out.set(static_cast<size_t>(i), "out" + std::to_string(i));
     m.cfg.bos_token = 0;
     m.cfg.origin = Origin::compiled;
     m.cfg.causal = false;

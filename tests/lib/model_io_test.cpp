@@ -254,7 +254,7 @@ TEST_CASE("regression: an HDF5 model file without /vocab_out gets vocab_out = vo
     auto cfg = test::small_config(PositionalEmbedding::standard, Normalization::none, 0);
     cfg.d_vocab_out = cfg.d_vocab;
     Model m = test::random_model(cfg, 2);
-    for (int i = 0; i < cfg.d_vocab; ++i) m.vocab[static_cast<size_t>(i)] = "w" + std::to_string(i);
+    for (int i = 0; i < cfg.d_vocab; ++i) m.vocab.set(static_cast<size_t>(i), "w" + std::to_string(i));
     m.vocab_out = m.vocab;
     write_model_h5(m, dir.file("same.h5"));
     open_rw(dir.file("same.h5")).unlink("/vocab_out");
@@ -262,7 +262,7 @@ TEST_CASE("regression: an HDF5 model file without /vocab_out gets vocab_out = vo
 
     // Sizes that differ leave the numbered default.
     Model other = test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::none, 0), 2);
-    for (auto& s : other.vocab) s = "w" + s;
+    for (size_t i = 0; i < other.vocab.size(); ++i) other.vocab.set(i, "w" + other.vocab[i]);
     write_model_h5(other, dir.file("other.h5"));
     open_rw(dir.file("other.h5")).unlink("/vocab_out");
     CHECK(read_model_h5(dir.file("other.h5")).vocab_out == numbered_vocab(other.cfg.d_vocab_out));

@@ -1,6 +1,7 @@
 // Tests of the dynamics probes: on the planted induction model the scores find exactly the planted heads.
 #include "lib/train/dynamics.hpp"
 
+#include "analyses/induction.hpp"
 #include "lib/error.hpp"
 #include "lib/planted.hpp"
 #include "lib/train/rng.hpp"
@@ -46,9 +47,9 @@ TEST_CASE("dynamics: the planted previous-token and induction heads, and only th
     const Model m = planted_induction_model(po);
     const PlantedTask task(m);
     Rng rng(1);
-    const Probe probe = make_probe(task, 6, rng);
-    CHECK(probe.half == 25);  // MATH.md's default n
-    CHECK(probe.first == 1);
+    const DynamicsProbe probe = make_dynamics_probe(task, 6, rng);
+    CHECK(probe.repeated.length == 25);  // MATH.md's default n
+    CHECK(probe.repeated.offset == 1);
     Backprop<float> work;
     const DynamicsPoint d = measure_dynamics(params_from_model<float>(m), task, probe, work, 7);
     CHECK(d.step == 7);
@@ -85,7 +86,7 @@ TEST_CASE("dynamics: a uniform-attention head splits its mass between distinct a
     c.positional_embedding_type = PositionalEmbedding::none;
     Params<float> p(c);  // all zeros: every query attends uniformly to the keys it sees
     Rng rng(2);
-    const Probe probe = make_probe(*task, 20, rng);
+    const DynamicsProbe probe = make_dynamics_probe(*task, 20, rng);
     Backprop<float> work;
     const DynamicsPoint d = measure_dynamics(p, *task, probe, work, 0);
     // 9 keys at the scored (last) position: the query token plus 8 context tokens.
@@ -97,6 +98,56 @@ TEST_CASE("dynamics: a uniform-attention head splits its mass between distinct a
     REQUIRE(d.qk_query.rows() == 1);
     CHECK(d.qk_query.cols() == c.d_vocab);
     CHECK(std::isnan(d.repeat_loss));
+}
+
+// The induction pass and the dynamics read attention from two forward implementations (lib/forward and
+// Backprop<float>): float rounding apart, the scores are the same sums.
+constexpr double kSameScoreTol = 1e-5;
+
+TEST_CASE(
+    "regression: training dynamics' previous-token and induction scores equal the induction pass's on the same "
+    "model and probe (earlier repeats only, drawn with replacement)") {
+    // 6 ordinary tokens and blocks of 12: every block repeats tokens within itself, where the two
+    // definitions used to disagree (dynamics also counted the query's own repeat).
+    const Model m = planted_induction_model({.n_tokens = 6, .n_ctx = 40});
+    const PlantedTask task(m);
+    analyses::InductionOptions o;
+    o.probe_length = 12;
+    o.probe_repeats = 3;
+    o.probe_sequences = 4;
+    o.seed = 9;
+    const analyses::InductionResult r = analyses::induction(m, o);
+    RepeatedProbe repeated = make_repeated_probe(m, {o.probe_length, o.probe_repeats, o.probe_sequences}, o.seed);
+    REQUIRE_FALSE(repeated.without_replacement);
+    Rng rng(4);
+    const DynamicsProbe probe = make_dynamics_probe(task, 2, rng, std::move(repeated));
+    Backprop<float> work;
+    const DynamicsPoint d = measure_dynamics(params_from_model<float>(m), task, probe, work, 0);
+    for (int l = 0; l < m.cfg.n_layers; ++l)
+        for (int h = 0; h < m.cfg.n_heads; ++h) {
+            CAPTURE(l);
+            CAPTURE(h);
+            CHECK(std::abs(d.prev_token(l, h) - r.prev_token(l, h)) < kSameScoreTol);
+            CHECK(std::abs(d.induction(l, h) - r.induction(l, h)) < kSameScoreTol);
+        }
+    CHECK(d.induction(1, 0) == d.induction.maxCoeff());  // still the planted induction head
+}
+
+TEST_CASE("dynamics: the probe is the induction pass's kind: BOS, then a block repeated up to 4 times within n_ctx") {
+    const Model m = planted_induction_model({.n_tokens = 30, .n_ctx = 120});
+    const PlantedTask task(m);
+    Rng rng(1);
+    const DynamicsProbe probe = make_dynamics_probe(task, 3, rng);
+    CHECK(probe.batch.size() == 3);
+    REQUIRE(probe.repeated.sequences.size() == 3);
+    CHECK(probe.repeated.length == 25);
+    CHECK(probe.repeated.repeats == 4);
+    CHECK(probe.repeated.without_replacement);
+    REQUIRE(probe.repeated_examples.size() == 3);
+    const auto& e = probe.repeated_examples[0];
+    CHECK(e.tokens == probe.repeated.sequences[0]);
+    // Next-token targets on repeats >= 2, the last position excluded.
+    for (size_t i = 0; i < e.targets.size(); ++i) CHECK((e.targets[i] >= 0) == (i >= 26 && i + 1 < e.targets.size()));
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ std::unique_ptr<Task> induction_task_of(const Model& m) {
 
 DynamicsPoint probe_model(const Model& m, const Task& task) {
     Rng rng(2024);
-    const Probe probe = make_probe(task, 64, rng);
+    const DynamicsProbe probe = make_dynamics_probe(task, 64, rng);
     Backprop<float> work;
     return measure_dynamics(params_from_model<float>(m), task, probe, work, 0);
 }

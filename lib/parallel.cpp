@@ -1,14 +1,10 @@
-// The trainer's persistent worker threads: one mutex, a generation counter, tasks taken in order.
-#include "lib/train/worker_pool.hpp"
+// The worker pool: one mutex, a generation counter per run, tasks taken in order.
+#include "lib/parallel.hpp"
 
-#include <algorithm>
+namespace circuits {
 
-namespace circuits::train {
-
-WorkerPool::WorkerPool(int threads) {
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    m_size = threads;
-    for (int w = 1; w < threads; ++w) m_threads.emplace_back([this, w] { work(w); });
+WorkerPool::WorkerPool(int threads) : m_size(resolve_threads(threads)) {
+    for (int w = 1; w < m_size; ++w) m_threads.emplace_back([this, w] { work(w); });
 }
 
 WorkerPool::~WorkerPool() {
@@ -23,14 +19,15 @@ WorkerPool::~WorkerPool() {
 // Takes tasks until none are left; called with the lock held, releases it while a task runs.
 void WorkerPool::drain(int worker, std::unique_lock<std::mutex>& lock) {
     while (m_next < m_tasks) {
-        const int task = m_next++;
+        const std::int64_t task = m_next++;
         ++m_running;
         lock.unlock();
         try {
-            (*m_fn)(task, worker);
+            (*m_fn)(worker, task);
         } catch (...) {
             lock.lock();
             if (!m_failure) m_failure = std::current_exception();
+            m_next = m_tasks;  // start nothing more
             lock.unlock();
         }
         lock.lock();
@@ -49,7 +46,7 @@ void WorkerPool::work(int worker) {
     }
 }
 
-void WorkerPool::run(int tasks, const std::function<void(int, int)>& fn) {
+void WorkerPool::run(std::int64_t tasks, const Task& fn) {
     if (tasks <= 0) return;
     std::unique_lock<std::mutex> lock(m_mutex);
     m_fn = &fn;
@@ -69,4 +66,4 @@ void WorkerPool::run(int tasks, const std::function<void(int, int)>& fn) {
     }
 }
 
-}  // namespace circuits::train
+}  // namespace circuits
