@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "cli/commands.hpp"
+#include "cli/program_overrides.hpp"
 #include "lib/error.hpp"
 #include "lib/model_io.hpp"
 #include "lib/rasp/compiler.hpp"
@@ -15,13 +16,7 @@ namespace circuits::cli {
 
 namespace po = boost::program_options;
 
-namespace {
-
-int run_compile(const po::variables_map& vm, std::ostream& out, std::ostream& err) {
-    const auto path = vm["program"].as<std::string>();
-    std::string output = vm.count("output") ? vm["output"].as<std::string>()
-                                            : std::filesystem::path(path).filename().replace_extension(".h5").string();
-    const auto start = std::chrono::steady_clock::now();
+rasp::Program load_program_with_overrides(const std::string& path, const po::variables_map& vm) {
     rasp::Program program = rasp::load_program(path);
     rasp::ProgramOverrides o;
     if (vm.count("vocab")) {
@@ -32,6 +27,17 @@ int run_compile(const po::variables_map& vm, std::ostream& out, std::ostream& er
     if (vm.count("max-len")) o.max_len = vm["max-len"].as<int>();
     o.causal = vm.count("causal") > 0;
     rasp::apply_overrides(program, o);
+    return program;
+}
+
+namespace {
+
+int run_compile(const po::variables_map& vm, std::ostream& out, std::ostream& err) {
+    const auto path = vm["program"].as<std::string>();
+    std::string output = vm.count("output") ? vm["output"].as<std::string>()
+                                            : std::filesystem::path(path).filename().replace_extension(".h5").string();
+    const auto start = std::chrono::steady_clock::now();
+    rasp::Program program = load_program_with_overrides(path, vm);
     rasp::CompileOptions options;
     options.attention_only = vm.count("attention-only") > 0;
     const Model model = rasp::compile(program, options);

@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "cli/commands.hpp"
+#include "cli/program_overrides.hpp"
 #include "lib/error.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/rasp/program.hpp"
@@ -25,16 +26,7 @@ int run_eval(const po::variables_map& vm, std::ostream& out, std::ostream&) {
     const auto path = vm["program"].as<std::string>();
     const auto inputs = vm.count("input") ? vm["input"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (inputs.empty()) throw UsageError("no input tokens given (see 'circuits eval --help')");
-    rasp::Program program = rasp::load_program(path);
-    rasp::ProgramOverrides o;
-    if (vm.count("vocab")) {
-        std::vector<rasp::Value> v;
-        for (const auto& s : vm["vocab"].as<std::vector<std::string>>()) v.push_back(rasp::Value::from_token(s));
-        o.vocab = v;
-    }
-    if (vm.count("max-len")) o.max_len = vm["max-len"].as<int>();
-    o.causal = vm.count("causal") > 0;
-    rasp::apply_overrides(program, o);
+    rasp::Program program = load_program_with_overrides(path, vm);
     const auto tokens = rasp::tokens_from_strings(program, inputs);
     const auto result = rasp::evaluate(program, tokens);
     if (vm.count("json")) {

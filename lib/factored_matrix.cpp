@@ -7,15 +7,11 @@
 
 #include "lib/factored_matrix.hpp"
 
-#include "lib/error.hpp"
-#include "lib/parallel.hpp"
-
 #include <Spectra/GenEigsSolver.h>
 
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 #include <Eigen/SVD>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -26,13 +22,18 @@
 #include <utility>
 #include <vector>
 
+#include "lib/error.hpp"
+#include "lib/parallel.hpp"
+
 namespace circuits {
 
 using Eigen::Index;
 
 namespace {
 
-std::string shape(Index r, Index c) { return "[" + std::to_string(r) + ", " + std::to_string(c) + "]"; }
+std::string shape(Index r, Index c) {
+    return "[" + std::to_string(r) + ", " + std::to_string(c) + "]";
+}
 
 using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -89,7 +90,9 @@ private:
 
 }  // namespace
 
-std::string to_string(EigenStatus s) { return s == EigenStatus::ok ? "ok" : "not_converged"; }
+std::string to_string(EigenStatus s) {
+    return s == EigenStatus::ok ? "ok" : "not_converged";
+}
 
 Eigen::MatrixXd accurate_product(const Matrix& P, const Matrix& Q, int threads) {
     if (P.cols() != Q.rows())
@@ -98,7 +101,9 @@ Eigen::MatrixXd accurate_product(const Matrix& P, const Matrix& Q, int threads) 
     return accurate_product_impl(P, Q, threads);
 }
 
-Eigen::MatrixXd accurate_gram(const Matrix& P, int threads) { return accurate_product_impl(P.transpose(), P, threads); }
+Eigen::MatrixXd accurate_gram(const Matrix& P, int threads) {
+    return accurate_product_impl(P.transpose(), P, threads);
+}
 
 Matrix parallel_product(const Matrix& A, const Matrix& B, int threads) {
     if (A.cols() != B.rows())
@@ -117,8 +122,10 @@ Matrix parallel_product(const Matrix& A, const Matrix& B, int threads) {
     parallel_for(n_tasks, threads, [&](int, std::int64_t t) {
         const Index first = t * slice, count = std::min(slice, len - first);
         if (count <= 0) return;
-        if (by_rows) out.middleRows(first, count).noalias() = A.middleRows(first, count) * B;
-        else out.middleCols(first, count).noalias() = A * B.middleCols(first, count);
+        if (by_rows)
+            out.middleRows(first, count).noalias() = A.middleRows(first, count) * B;
+        else
+            out.middleCols(first, count).noalias() = A * B.middleCols(first, count);
     });
     return out;
 }
@@ -129,7 +136,9 @@ FactoredMatrix::FactoredMatrix(Matrix A, Matrix B) : m_A(std::move(A)), m_B(std:
                     ": A.cols must equal B.rows");
 }
 
-Matrix FactoredMatrix::dense() const { return m_A * m_B; }
+Matrix FactoredMatrix::dense() const {
+    return m_A * m_B;
+}
 
 Matrix FactoredMatrix::dense_rows(Index first, Index count) const {
     if (first < 0 || count < 0 || first + count > rows())
@@ -145,9 +154,13 @@ Vector FactoredMatrix::diagonal() const {
     return out;
 }
 
-FactoredMatrix FactoredMatrix::transpose() const { return FactoredMatrix(m_B.transpose(), m_A.transpose()); }
+FactoredMatrix FactoredMatrix::transpose() const {
+    return FactoredMatrix(m_B.transpose(), m_A.transpose());
+}
 
-FactoredMatrix FactoredMatrix::scaled(double s) const { return FactoredMatrix(m_A * static_cast<float>(s), m_B); }
+FactoredMatrix FactoredMatrix::scaled(double s) const {
+    return FactoredMatrix(m_A * static_cast<float>(s), m_B);
+}
 
 FactoredMatrix FactoredMatrix::operator*(const Matrix& C) const {
     if (C.rows() != cols())
@@ -173,9 +186,13 @@ FactoredMatrix FactoredMatrix::operator*(const FactoredMatrix& other) const {
     return FactoredMatrix(m_A * middle, other.right());
 }
 
-Eigen::MatrixXd FactoredMatrix::left_gram() const { return accurate_gram(m_A); }
+Eigen::MatrixXd FactoredMatrix::left_gram() const {
+    return accurate_gram(m_A);
+}
 
-Eigen::MatrixXd FactoredMatrix::right_gram() const { return accurate_product_impl(m_B, m_B.transpose(), 0); }
+Eigen::MatrixXd FactoredMatrix::right_gram() const {
+    return accurate_product_impl(m_B, m_B.transpose(), 0);
+}
 
 double FactoredMatrix::frobenius_norm() const {
     // ||AB||² = trace(Bᵀ AᵀA B) = trace((AᵀA)(B Bᵀ)) = Σ_ij (AᵀA)_ij (B Bᵀ)_ij, both Grams symmetric.
@@ -184,8 +201,7 @@ double FactoredMatrix::frobenius_norm() const {
 }
 
 double FactoredMatrix::trace() const {
-    if (rows() != cols())
-        throw Error("FactoredMatrix::trace: product " + shape(rows(), cols()) + " is not square");
+    if (rows() != cols()) throw Error("FactoredMatrix::trace: product " + shape(rows(), cols()) + " is not square");
     // trace(AB) = Σ_i Σ_j A_ij B_ji
     return m_A.cast<double>().cwiseProduct(m_B.transpose().cast<double>()).sum();
 }
@@ -243,7 +259,7 @@ Svd FactoredMatrix::svd() const {
         const Index r = std::min(X.rows(), X.cols());
         Eigen::HouseholderQR<Eigen::MatrixXd> qr(X);
         Q = qr.householderQ() * Eigen::MatrixXd::Identity(X.rows(), r);  // [rows, r]
-        R = qr.matrixQR().topRows(r).triangularView<Eigen::Upper>();      // [r, cols]
+        R = qr.matrixQR().topRows(r).triangularView<Eigen::Upper>();     // [r, cols]
     };
     Eigen::MatrixXd Qa, Ra, Qb, Rb;
     thin_qr(m_A.cast<double>(), Qa, Ra);
@@ -280,7 +296,9 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr Entry kWorst{-kInf, INT_MAX};
 
 // The largest float below x: "v > below(x)" is "v >= x" for finite v.
-inline float below(float x) { return std::nextafter(x, -kInf); }
+inline float below(float x) {
+    return std::nextafter(x, -kInf);
+}
 
 // The k best entries of one row seen so far: a candidate buffer pruned to k with nth_element when
 // full; m_kth is the k-th best after the last prune, so most entries fail one comparison.
@@ -373,7 +391,9 @@ inline Floats load(const float* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline Floats broadcast(float x) { return Floats{} + x; }
+inline Floats broadcast(float x) {
+    return Floats{} + x;
+}
 inline bool any(Ints m) {
     std::uint64_t w[kLanes / 2];
     std::memcpy(w, &m, sizeof w);
@@ -417,8 +437,10 @@ void scan_segment(const float* p, Index len, Index c0, int i, RowTopK* row, bool
         Ints hit = (v0 > r) | (v1 > r);
         if (kCols) hit |= (v0 > load(cthr + j)) | (v1 > load(cthr + j + kLanes));
         if (kDiag) {
-            if (j + kGroup <= split) before_count += (v0 >= dv) + (v1 >= dv);
-            else if (j >= split) after_count += (v0 > dv) + (v1 > dv);
+            if (j + kGroup <= split)
+                before_count += (v0 >= dv) + (v1 >= dv);
+            else if (j >= split)
+                after_count += (v0 > dv) + (v1 > dv);
             else
                 for (Index q = j; q < j + kGroup; ++q) scalar_count += q < split ? p[q] >= d : p[q] > d;
         }
@@ -446,52 +468,45 @@ inline ScanFn pick_scan(bool row, bool cols, bool diag) {
     return row ? pick_scan<true>(cols, diag) : pick_scan<false>(cols, diag);
 }
 
-}  // namespace detail
-
-RowReduction reduce_rows(const FactoredMatrix& f, const RowReduceOptions& o) {
-    using namespace detail;
-    const Index m = f.rows(), n = f.cols();
+void check_reduce_options(Index m, Index n, const RowReduceOptions& o) {
     if (o.top_k < 0 || o.column_top_k < 0) throw Error("reduce_rows: top_k and column_top_k must be >= 0");
     if (o.block_rows < 1 || o.block_cols < 1) throw Error("reduce_rows: block_rows and block_cols must be positive");
-    if (o.diagonal && m != n)
-        throw Error("reduce_rows: diagonal statistics need a square product, got " + shape(m, n));
+    if (o.diagonal && m != n) throw Error("reduce_rows: diagonal statistics need a square product, got " + shape(m, n));
     if (std::max(m, n) > static_cast<Index>(INT_MAX)) throw Error("reduce_rows: more than INT_MAX rows or columns");
-    const Index k = std::min(o.top_k, n), kc = std::min(o.column_top_k, m);
+}
 
+// The result before any row is scanned: indices -1, values NaN, diagonal statistics zero.
+RowReduction empty_reduction(Index m, Index n, Index k, Index kc, bool diagonal) {
     RowReduction out;
     out.row_indices.setConstant(m, k, -1);
     out.row_values.setConstant(m, k, std::numeric_limits<float>::quiet_NaN());
     out.column_indices.setConstant(n, kc, -1);
     out.column_values.setConstant(n, kc, std::numeric_limits<float>::quiet_NaN());
-    if (o.diagonal) {
+    if (diagonal) {
         out.diagonal.setZero(m);
         out.diagonal_rank.setZero(m);
     }
-    if (m == 0 || n == 0) return out;
+    return out;
+}
 
-    const Index br = std::min(o.block_rows, m);
-    Index bc = std::min(o.block_cols, n);
-    if (o.diagonal) bc = (bc + br - 1) / br * br;  // a row block's diagonal then lies in one tile
-    const Index n_blocks = (m + br - 1) / br, n_tiles = (n + bc - 1) / bc;
-    const int workers = parallel_workers(n_blocks, o.threads);
-    std::vector<std::unique_ptr<ColumnTopK>> column_state(static_cast<size_t>(workers));
-    std::vector<RowMajorMatrix> tiles(static_cast<size_t>(workers));  // reused [br, bc] GEMM outputs
-    const ScanFn scan = pick_scan(k > 0, kc > 0, o.diagonal);
-    const Matrix& A = f.left();   // [m, inner]
-    const Matrix& B = f.right();  // [inner, n]
+// One row block [r0, r0 + nr) of A B, scanned tile by tile; writes its rows' top-k and diagonal
+// statistics into `out` and feeds every entry to the worker's column state.
+struct RowBlockScan {
+    const Matrix& A;  // [m, inner]
+    const Matrix& B;  // [inner, n]
+    Index m, n, k, br, bc, n_tiles;
+    bool diagonal;
+    ScanFn scan;
+    RowReduction& out;
 
-    parallel_for(n_blocks, workers, [&](int w, std::int64_t b) {
-        const auto uw = static_cast<size_t>(w);
-        if (kc > 0 && !column_state[uw]) column_state[uw] = std::make_unique<ColumnTopK>(n, kc);
-        ColumnTopK* cols = column_state[uw].get();
-        RowMajorMatrix& C = tiles[uw];
+    void operator()(std::int64_t b, ColumnTopK* cols, RowMajorMatrix& C) const {
         const Index r0 = b * br, nr = std::min(br, m - r0);
         std::vector<RowTopK> rows(static_cast<size_t>(nr), RowTopK(k));
         std::vector<float> diag(static_cast<size_t>(nr), 0.0f);
         std::vector<Index> rank(static_cast<size_t>(nr), 0);
         // The tile holding this block's diagonal goes first so that its values are known for the
         // ranks; tiles before it then arrive out of column order, where row ties need a look.
-        const Index first_tile = o.diagonal ? r0 / bc : 0;
+        const Index first_tile = diagonal ? r0 / bc : 0;
         for (Index t = 0; t < n_tiles; ++t) {
             const Index tile = (first_tile + t) % n_tiles;
             const Index c0 = tile * bc, nc = std::min(bc, n - c0);
@@ -502,41 +517,75 @@ RowReduction reduce_rows(const FactoredMatrix& f, const RowReduceOptions& o) {
                 const auto ur = static_cast<size_t>(r);
                 const float* p = C.data() + r * nc;
                 const Index i = r0 + r;
-                if (o.diagonal && t == 0) diag[ur] = p[i - c0];
+                if (diagonal && t == 0) diag[ur] = p[i - c0];
                 scan(p, nc, c0, static_cast<int>(i), &rows[ur], ties, cols, diag[ur], rank[ur]);
             }
         }
+        store(r0, rows, diag, rank);
+    }
+
+    void store(Index r0, std::vector<RowTopK>& rows, const std::vector<float>& diag,
+               const std::vector<Index>& rank) const {
         std::vector<Entry> best;
-        for (Index r = 0; r < nr; ++r) {
-            const auto ur = static_cast<size_t>(r);
+        for (size_t ur = 0; ur < rows.size(); ++ur) {
+            const Index i = r0 + static_cast<Index>(ur);
             if (k > 0) {
                 rows[ur].finish(best);
                 for (size_t q = 0; q < best.size(); ++q) {
-                    out.row_indices(r0 + r, static_cast<Index>(q)) = best[q].index;
-                    out.row_values(r0 + r, static_cast<Index>(q)) = best[q].value;
+                    out.row_indices(i, static_cast<Index>(q)) = best[q].index;
+                    out.row_values(i, static_cast<Index>(q)) = best[q].value;
                 }
             }
-            if (o.diagonal) {
-                out.diagonal[r0 + r] = diag[ur];
-                out.diagonal_rank[r0 + r] = static_cast<int>(rank[ur]);
-            }
-        }
-    });
-
-    if (kc > 0) {
-        std::vector<Entry> merged;
-        for (Index j = 0; j < n; ++j) {
-            merged.clear();
-            for (const auto& s : column_state)
-                if (s) s->append(j, merged);
-            const auto keep = std::min<size_t>(static_cast<size_t>(kc), merged.size());
-            std::partial_sort(merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(keep), merged.end(), better);
-            for (size_t q = 0; q < keep; ++q) {
-                out.column_indices(j, static_cast<Index>(q)) = merged[q].index;
-                out.column_values(j, static_cast<Index>(q)) = merged[q].value;
+            if (diagonal) {
+                out.diagonal[i] = diag[ur];
+                out.diagonal_rank[i] = static_cast<int>(rank[ur]);
             }
         }
     }
+};
+
+// Each column's top kc over the workers' partial states.
+void merge_column_tops(const std::vector<std::unique_ptr<ColumnTopK>>& column_state, Index n, Index kc,
+                       RowReduction& out) {
+    std::vector<Entry> merged;
+    for (Index j = 0; j < n; ++j) {
+        merged.clear();
+        for (const auto& s : column_state)
+            if (s) s->append(j, merged);
+        const auto keep = std::min<size_t>(static_cast<size_t>(kc), merged.size());
+        std::partial_sort(merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(keep), merged.end(), better);
+        for (size_t q = 0; q < keep; ++q) {
+            out.column_indices(j, static_cast<Index>(q)) = merged[q].index;
+            out.column_values(j, static_cast<Index>(q)) = merged[q].value;
+        }
+    }
+}
+
+}  // namespace detail
+
+RowReduction reduce_rows(const FactoredMatrix& f, const RowReduceOptions& o) {
+    using namespace detail;
+    const Index m = f.rows(), n = f.cols();
+    check_reduce_options(m, n, o);
+    const Index k = std::min(o.top_k, n), kc = std::min(o.column_top_k, m);
+    RowReduction out = empty_reduction(m, n, k, kc, o.diagonal);
+    if (m == 0 || n == 0) return out;
+
+    const Index br = std::min(o.block_rows, m);
+    Index bc = std::min(o.block_cols, n);
+    if (o.diagonal) bc = (bc + br - 1) / br * br;  // a row block's diagonal then lies in one tile
+    const Index n_blocks = (m + br - 1) / br, n_tiles = (n + bc - 1) / bc;
+    const int workers = parallel_workers(n_blocks, o.threads);
+    std::vector<std::unique_ptr<ColumnTopK>> column_state(static_cast<size_t>(workers));
+    std::vector<RowMajorMatrix> tiles(static_cast<size_t>(workers));  // reused [br, bc] GEMM outputs
+    const RowBlockScan scan_block{
+        f.left(), f.right(), m, n, k, br, bc, n_tiles, o.diagonal, pick_scan(k > 0, kc > 0, o.diagonal), out};
+    parallel_for(n_blocks, workers, [&](int w, std::int64_t b) {
+        const auto uw = static_cast<size_t>(w);
+        if (kc > 0 && !column_state[uw]) column_state[uw] = std::make_unique<ColumnTopK>(n, kc);
+        scan_block(b, column_state[uw].get(), tiles[uw]);
+    });
+    if (kc > 0) merge_column_tops(column_state, n, kc, out);
     return out;
 }
 

@@ -1,11 +1,11 @@
 // index.html: the model, per-head score grids, composition heatmaps, path terms, classified heads.
-#include "reports/html.hpp"
-#include "lib/results_schema.hpp"
-#include "reports/report_context.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+
+#include "lib/results_schema.hpp"
+#include "reports/html.hpp"
+#include "reports/report_context.hpp"
 
 namespace circuits::reports {
 
@@ -19,7 +19,9 @@ std::string link(const std::string& href, const std::string& text_html) {
     return "<a href=\"" + escape_html(href) + "\">" + text_html + "</a>";
 }
 
-std::string head_link(int l, int h) { return link("heads/" + head_page_name(l, h), head_name(l, h)); }
+std::string head_link(int l, int h) {
+    return link("heads/" + head_page_name(l, h), head_name(l, h));
+}
 
 ColourScale scale_for(ScoreRange range, const Matrix& v) {
     double max_abs = 0.0;
@@ -28,10 +30,18 @@ ColourScale scale_for(ScoreRange range, const Matrix& v) {
     if (max_abs == 0.0) max_abs = 1.0;
     ColourScale s;
     switch (range) {
-        case ScoreRange::unit: s.lo = 0, s.hi = 1; break;
-        case ScoreRange::signed_unit: s.diverging = true, s.centre = 0, s.half_width = 1; break;
-        case ScoreRange::positive: s.lo = 0, s.hi = max_abs; break;
-        case ScoreRange::free: s.diverging = true, s.centre = 0, s.half_width = max_abs; break;
+        case ScoreRange::unit:
+            s.lo = 0, s.hi = 1;
+            break;
+        case ScoreRange::signed_unit:
+            s.diverging = true, s.centre = 0, s.half_width = 1;
+            break;
+        case ScoreRange::positive:
+            s.lo = 0, s.hi = max_abs;
+            break;
+        case ScoreRange::free:
+            s.diverging = true, s.centre = 0, s.half_width = max_abs;
+            break;
     }
     return s;
 }
@@ -85,8 +95,10 @@ std::string composition_heatmap(const ReportContext& ctx, const Composition& c) 
                     const double raw = l1 < l2 ? c.raw.at({l1, h1, l2, h2}) : std::nan("");
                     hm.values.push_back(raw);
                     if (std::isfinite(raw)) max_dev = std::max(max_dev, std::abs(raw - centre));
-                    std::string t = head_name(l1, h1) + " → " + head_name(l2, h2) + " " + composition_name(c.kind) + ": ";
-                    if (!std::isfinite(raw)) t += "undefined (same or later layer)";
+                    std::string t =
+                        head_name(l1, h1) + " → " + head_name(l2, h2) + " " + composition_name(c.kind) + ": ";
+                    if (!std::isfinite(raw))
+                        t += "undefined (same or later layer)";
                     else {
                         t += format_number(raw);
                         if (c.baseline_mean) t += ", raw − baseline " + format_number(raw - *c.baseline_mean);
@@ -121,7 +133,8 @@ std::string overview(const ReportContext& ctx) {
                " parameters";
         if (!ctx.model->program_source.empty()) out += "; compiled from a <a href=\"#program-source\">RASP program</a>";
     } else {
-        out += std::to_string(ctx.n_layers) + " layers × " + std::to_string(ctx.n_heads) + " heads (model file not read)";
+        out +=
+            std::to_string(ctx.n_layers) + " layers × " + std::to_string(ctx.n_heads) + " heads (model file not read)";
     }
     const std::string processing = ctx.results.root_string(schema::root::attr::weight_processing);
     if (!processing.empty()) out += "; weight processing: <code>" + escape_html(processing) + "</code>";
@@ -136,8 +149,9 @@ std::string model_section(const ReportContext& ctx) {
     std::string out = "<h2 id=\"model\">Model</h2>\n";
     const std::string processing = ctx.results.root_string(schema::root::attr::weight_processing);
     if (!ctx.model) {
-        out += note(ctx.model_path.empty() ? "No model file named in the results."
-                                           : "Model file '" + ctx.model_path + "' not read: config and tokens left out.");
+        out +=
+            note(ctx.model_path.empty() ? "No model file named in the results."
+                                        : "Model file '" + ctx.model_path + "' not read: config and tokens left out.");
         if (!processing.empty())
             out += "<p>Weight processing applied (results file): <code>" + escape_html(processing) + "</code></p>\n";
         return out;
@@ -145,7 +159,9 @@ std::string model_section(const ReportContext& ctx) {
     const Model& m = *ctx.model;
     const auto& c = m.cfg;
     std::vector<std::vector<Cell>> rows;
-    auto row = [&](const std::string& k, const std::string& v) { rows.push_back({{escape_html(k), ""}, {escape_html(v), ""}}); };
+    auto row = [&](const std::string& k, const std::string& v) {
+        rows.push_back({{escape_html(k), ""}, {escape_html(v), ""}});
+    };
     row("file", ctx.model_path);
     row("origin", to_string(c.origin));
     row("n_layers", std::to_string(c.n_layers));
@@ -160,7 +176,8 @@ std::string model_section(const ReportContext& ctx) {
     row("normalization_type", to_string(c.normalization_type));
     row("attn_scale", format_number(c.effective_attn_scale()));
     row("causal", c.causal ? "yes" : "no");
-    row("bos_token", c.bos_token >= 0 ? std::to_string(c.bos_token) + " (" + display_token(ctx.token(c.bos_token)) + ")" : "none");
+    row("bos_token",
+        c.bos_token >= 0 ? std::to_string(c.bos_token) + " (" + display_token(ctx.token(c.bos_token)) + ")" : "none");
     row("parameters", std::to_string(m.parameter_count()));
     std::string stored;
     for (const auto& p : m.weight_processing) stored += (stored.empty() ? "" : ", ") + p;
@@ -169,7 +186,8 @@ std::string model_section(const ReportContext& ctx) {
     if (!m.output_sop.empty()) row("output s-op", m.output_sop);
     out += html_table({"field", "value"}, rows, "model-config");
     if (!m.residual_labels.empty()) {
-        out += "<h3>Residual stream labels (" + std::to_string(m.residual_labels.size()) + ")</h3>\n<p id=\"residual-labels\">";
+        out += "<h3>Residual stream labels (" + std::to_string(m.residual_labels.size()) +
+               ")</h3>\n<p id=\"residual-labels\">";
         for (size_t i = 0; i < m.residual_labels.size() && i < kMaxResidualLabels; ++i)
             out += token_html(m.residual_labels[i]) + " ";
         if (m.residual_labels.size() > kMaxResidualLabels)
@@ -194,8 +212,9 @@ std::string results_section(const ReportContext& ctx) {
 }
 
 std::string classes_section(const ReportContext& ctx) {
-    std::string out = "<h2 id=\"classified\">Classified heads</h2>\n<table id=\"classes\">\n<thead><tr><th>class</th>"
-                      "<th>heads</th><th>rule</th></tr></thead>\n<tbody>\n";
+    std::string out =
+        "<h2 id=\"classified\">Classified heads</h2>\n<table id=\"classes\">\n<thead><tr><th>class</th>"
+        "<th>heads</th><th>rule</th></tr></thead>\n<tbody>\n";
     for (const auto& c : ctx.classes) {
         out += "<tr><th>" + escape_html(c.label) + "</th>";
         if (!c.present) {
@@ -208,88 +227,99 @@ std::string classes_section(const ReportContext& ctx) {
         if (c.heads.empty()) out += "none";
         for (size_t i = 0; i < c.heads.size(); ++i)
             out += (i ? ", " : "") + head_link(c.heads[i].first, c.heads[i].second);
-        out += "</td><td>" + (c.rule.empty() ? std::string() : "<code>" + escape_html(c.rule) + "</code>") + "</td></tr>\n";
+        out += "</td><td>" + (c.rule.empty() ? std::string() : "<code>" + escape_html(c.rule) + "</code>") +
+               "</td></tr>\n";
     }
     return out + "</tbody>\n</table>\n";
 }
 
-std::string path_section(const ReportContext& ctx) {
-    std::string out = "<h2 id=\"path\">Path expansion</h2>\n";
+// The direct path, each head's and the strongest virtual heads' token-space norms as one chart.
+std::string path_norm_figure(const ReportContext& ctx) {
     const auto direct = ctx.results.scalar(schema::path::group, schema::path::attr::direct_norm);
     const auto head_norm = ctx.results.head_grid(schema::path::head_norm);
     const auto virtual_norm = ctx.results.pair_grid(schema::path::virtual_norm);
-    if (!direct && !head_norm && !virtual_norm) {
-        out += note("No path-term norms in the results file (path expansion not run).");
-    } else {
-        BarChart chart;
-        chart.id = "path-norms";
-        chart.value_label = "Frobenius norm of the term's token-space circuit";
-        if (direct) chart.bars.push_back({"direct W_E W_U", *direct, "direct path W_E W_U: " + format_number(*direct), ""});
-        if (head_norm) {
-            std::vector<std::pair<int, int>> heads;
-            for (int l = 0; l < ctx.n_layers; ++l)
-                for (int h = 0; h < ctx.n_heads; ++h) heads.emplace_back(l, h);
-            if (static_cast<int>(heads.size()) > kMaxHeadBars) {
-                std::stable_sort(heads.begin(), heads.end(), [&](auto a, auto b) {
-                    return (*head_norm)(a.first, a.second) > (*head_norm)(b.first, b.second);
-                });
-                heads.resize(kMaxHeadBars);
-            }
-            for (const auto& [l, h] : heads)
-                chart.bars.push_back({head_name(l, h), (*head_norm)(l, h),
-                                      head_name(l, h) + " W_E OV W_U: " + format_number((*head_norm)(l, h)),
-                                      "heads/" + head_page_name(l, h)});
+    if (!direct && !head_norm && !virtual_norm)
+        return note("No path-term norms in the results file (path expansion not run).");
+    BarChart chart;
+    chart.id = "path-norms";
+    chart.value_label = "Frobenius norm of the term's token-space circuit";
+    if (direct) chart.bars.push_back({"direct W_E W_U", *direct, "direct path W_E W_U: " + format_number(*direct), ""});
+    if (head_norm) {
+        std::vector<std::pair<int, int>> heads;
+        for (int l = 0; l < ctx.n_layers; ++l)
+            for (int h = 0; h < ctx.n_heads; ++h) heads.emplace_back(l, h);
+        if (static_cast<int>(heads.size()) > kMaxHeadBars) {
+            std::stable_sort(heads.begin(), heads.end(), [&](auto a, auto b) {
+                return (*head_norm)(a.first, a.second) > (*head_norm)(b.first, b.second);
+            });
+            heads.resize(kMaxHeadBars);
         }
-        if (virtual_norm) {
-            struct V { int l1, h1, l2, h2; double v; };
-            std::vector<V> pairs;
-            for (int l1 = 0; l1 < ctx.n_layers; ++l1)
-                for (int h1 = 0; h1 < ctx.n_heads; ++h1)
-                    for (int l2 = l1 + 1; l2 < ctx.n_layers; ++l2)
-                        for (int h2 = 0; h2 < ctx.n_heads; ++h2) {
-                            const double v = virtual_norm->at({l1, h1, l2, h2});
-                            if (std::isfinite(v)) pairs.push_back({l1, h1, l2, h2, v});
-                        }
-            std::stable_sort(pairs.begin(), pairs.end(), [](const V& a, const V& b) { return a.v > b.v; });
-            if (pairs.size() > kMaxVirtualBars) pairs.resize(kMaxVirtualBars);
-            for (const auto& p : pairs) {
-                const std::string name = head_name(p.l1, p.h1) + "→" + head_name(p.l2, p.h2);
-                chart.bars.push_back({name, p.v, "virtual head " + name + " W_E OV OV W_U: " + format_number(p.v),
-                                      "heads/" + head_page_name(p.l2, p.h2)});
-            }
-        }
-        out += "<figure>" + svg_bar_chart(chart) +
-               "<figcaption>Path-term norms: the direct path, each head" +
-               std::string(head_norm && ctx.n_layers * ctx.n_heads > kMaxHeadBars ? " (the largest " + std::to_string(kMaxHeadBars) + ")" : "") +
-               (virtual_norm ? ", and the strongest virtual heads (order 2)" : "") + ".</figcaption></figure>\n";
+        for (const auto& [l, h] : heads)
+            chart.bars.push_back({head_name(l, h), (*head_norm)(l, h),
+                                  head_name(l, h) + " W_E OV W_U: " + format_number((*head_norm)(l, h)),
+                                  "heads/" + head_page_name(l, h)});
     }
+    if (virtual_norm) {
+        struct V {
+            int l1, h1, l2, h2;
+            double v;
+        };
+        std::vector<V> pairs;
+        for (int l1 = 0; l1 < ctx.n_layers; ++l1)
+            for (int h1 = 0; h1 < ctx.n_heads; ++h1)
+                for (int l2 = l1 + 1; l2 < ctx.n_layers; ++l2)
+                    for (int h2 = 0; h2 < ctx.n_heads; ++h2) {
+                        const double v = virtual_norm->at({l1, h1, l2, h2});
+                        if (std::isfinite(v)) pairs.push_back({l1, h1, l2, h2, v});
+                    }
+        std::stable_sort(pairs.begin(), pairs.end(), [](const V& a, const V& b) { return a.v > b.v; });
+        if (pairs.size() > kMaxVirtualBars) pairs.resize(kMaxVirtualBars);
+        for (const auto& p : pairs) {
+            const std::string name = head_name(p.l1, p.h1) + "→" + head_name(p.l2, p.h2);
+            chart.bars.push_back({name, p.v, "virtual head " + name + " W_E OV OV W_U: " + format_number(p.v),
+                                  "heads/" + head_page_name(p.l2, p.h2)});
+        }
+    }
+    return "<figure>" + svg_bar_chart(chart) + "<figcaption>Path-term norms: the direct path, each head" +
+           std::string(head_norm && ctx.n_layers * ctx.n_heads > kMaxHeadBars
+                           ? " (the largest " + std::to_string(kMaxHeadBars) + ")"
+                           : "") +
+           (virtual_norm ? ", and the strongest virtual heads (order 2)" : "") + ".</figcaption></figure>\n";
+}
+
+// Loss by path order: bar k keeps the terms up to order k; the last bar is the real model.
+std::string order_loss_chart(const std::vector<double>& values, const std::optional<double>& real_value,
+                             const std::string& id) {
+    BarChart chart;
+    chart.id = id;
+    chart.value_label = "mean next-token loss (nats)";
+    for (size_t k = 0; k < values.size(); ++k) {
+        std::string title = "L" + std::to_string(k) + " = " + format_number(values[k]);
+        if (k > 0)
+            title += "; effect of order-" + std::to_string(k) + " terms L" + std::to_string(k - 1) + " − L" +
+                     std::to_string(k) + " = " + format_number(values[k - 1] - values[k]);
+        chart.bars.push_back(
+            {k == 0 ? "order 0 (direct only)" : "orders ≤ " + std::to_string(k), values[k], title, ""});
+    }
+    if (real_value) chart.bars.push_back({"real model", *real_value, "real model: " + format_number(*real_value), ""});
+    return svg_bar_chart(chart);
+}
+
+std::string path_section(const ReportContext& ctx) {
+    std::string out = "<h2 id=\"path\">Path expansion</h2>\n" + path_norm_figure(ctx);
     const auto loss = ctx.results.vector(schema::path::order_loss);
     if (!loss) {
         out += note("Loss by order not measured (no /path/order_loss).");
         return out;
     }
     const auto real = ctx.results.scalar(schema::path::group, schema::path::attr::real_loss);
-    auto loss_chart = [&](const std::vector<double>& values, const std::optional<double>& real_value,
-                          const std::string& id) {
-        BarChart chart;
-        chart.id = id;
-        chart.value_label = "mean next-token loss (nats)";
-        for (size_t k = 0; k < values.size(); ++k) {
-            std::string title = "L" + std::to_string(k) + " = " + format_number(values[k]);
-            if (k > 0) title += "; effect of order-" + std::to_string(k) + " terms L" + std::to_string(k - 1) + " − L" +
-                                std::to_string(k) + " = " + format_number(values[k - 1] - values[k]);
-            chart.bars.push_back({k == 0 ? "order 0 (direct only)" : "orders ≤ " + std::to_string(k), values[k], title, ""});
-        }
-        if (real_value) chart.bars.push_back({"real model", *real_value, "real model: " + format_number(*real_value), ""});
-        return svg_bar_chart(chart);
-    };
-    out += "<figure>" + loss_chart(*loss, real, "order-loss") +
+    out += "<figure>" + order_loss_chart(*loss, real, "order-loss") +
            "<figcaption>Loss when the logits keep path terms up to each order (<code>/path/order_loss</code>); "
            "run k feeds each head's value input from run k−1.</figcaption></figure>\n";
     if (const auto rep = ctx.results.vector(schema::path::order_loss_repeated))
         out += "<figure>" +
-               loss_chart(*rep, ctx.results.scalar(schema::path::group, schema::path::attr::real_loss_repeated),
-                          "order-loss-repeated") +
+               order_loss_chart(*rep, ctx.results.scalar(schema::path::group, schema::path::attr::real_loss_repeated),
+                                "order-loss-repeated") +
                "<figcaption>The same on the probe positions whose next token is a repeat "
                "(<code>/path/order_loss_repeated</code>).</figcaption></figure>\n";
     return out;
@@ -300,13 +330,15 @@ std::string bigram_section(const ReportContext& ctx) {
     if (!t) return "";
     return "<h3 id=\"bigram\">Direct path (bigram): top next tokens</h3>\n<p>Rows of W_E W_U "
            "(<code>/bigram/top_tokens</code>, <code>top_logits</code>): the output tokens the direct path favours "
-           "after each input token.</p>\n" + top_table_html(ctx, *t, true, "bigram-top", "input token");
+           "after each input token.</p>\n" +
+           top_table_html(ctx, *t, true, "bigram-top", "input token");
 }
 
 std::string probe_section(const ReportContext& ctx) {
     if (!ctx.probe) return "";
-    std::string out = "<h2 id=\"probe\">Probe sequence</h2>\n<p>Each head page shows the attention pattern on this "
-                      "sequence (computed here by the model's forward pass; a random sequence shown twice):</p>\n<p>";
+    std::string out =
+        "<h2 id=\"probe\">Probe sequence</h2>\n<p>Each head page shows the attention pattern on this "
+        "sequence (computed here by the model's forward pass; a random sequence shown twice):</p>\n<p>";
     for (int t : ctx.probe->tokens) out += token_html(ctx.token(t)) + " ";
     return out + "</p>\n";
 }
@@ -344,25 +376,31 @@ std::string render_index(const ReportContext& ctx) {
     const std::string model_name =
         ctx.model_path.empty() ? ctx.results.path() : std::filesystem::path(ctx.model_path).filename().string();
     std::string body = "<h1>circuits report: " + escape_html(model_name) + "</h1>\n";
-    body += "<nav><a href=\"#classified\">classified heads</a><a href=\"#scores\">scores</a>"
-            "<a href=\"#composition\">composition</a><a href=\"#path\">path expansion</a><a href=\"#model\">model</a>"
-            "<a href=\"#results\">results file</a><a href=\"#heads\">head pages</a><a href=\"summary.md\">summary.md</a></nav>\n";
+    body +=
+        "<nav><a href=\"#classified\">classified heads</a><a href=\"#scores\">scores</a>"
+        "<a href=\"#composition\">composition</a><a href=\"#path\">path expansion</a><a href=\"#model\">model</a>"
+        "<a href=\"#results\">results file</a><a href=\"#heads\">head pages</a><a "
+        "href=\"summary.md\">summary.md</a></nav>\n";
     body += overview(ctx);
     body += classes_section(ctx);
     body += "<h2 id=\"scores\">Per-head scores</h2>\n";
-    if (ctx.scores.empty()) body += note("No per-head scores in the results file (induction, eigen, circuits passes not run).");
+    if (ctx.scores.empty())
+        body += note("No per-head scores in the results file (induction, eigen, circuits passes not run).");
     for (const char* key : {"prev_token", "induction", "ov_copying"})
         if (!ctx.score(key, 0, 0) && ctx.n_layers > 0) {
             for (const auto& info : known_scores())
-                if (info.key == key) body += note(info.label + " scores not in the results file (" + info.dataset + " absent).");
+                if (info.key == key)
+                    body += note(info.label + " scores not in the results file (" + info.dataset + " absent).");
         }
     body += "<div class=\"figs\">\n";
     for (const auto& s : ctx.scores) body += score_grid(ctx, s);
     body += "</div>\n";
 
     body += "<h2 id=\"composition\">Composition</h2>\n";
-    if (ctx.compositions.empty()) body += note("No composition scores in the results file (composition pass not run).");
-    else if (ctx.n_layers < 2) body += note("One layer: no pair of heads can compose.");
+    if (ctx.compositions.empty())
+        body += note("No composition scores in the results file (composition pass not run).");
+    else if (ctx.n_layers < 2)
+        body += note("One layer: no pair of heads can compose.");
     else {
         body += "<div class=\"figs\">\n";
         for (const auto& c : ctx.compositions) body += composition_heatmap(ctx, c);

@@ -642,32 +642,42 @@ private:
         }
     }
 
-    Model assemble() const {
+    // Which compiled heads and MLPs sit in each layer: sublayer 2l is layer l's attention, 2l + 1 its MLP.
+    struct LayerPlan {
+        std::vector<std::vector<size_t>> heads, mlps;  // [n_layers] -> indices into m_heads / m_mlps
+        int n_layers() const { return static_cast<int>(heads.size()); }
+    };
+
+    LayerPlan plan_layers() const {
         int max_sub = -1;
         for (int s : m_head_sub) max_sub = std::max(max_sub, s);
         for (int s : m_mlp_sub) max_sub = std::max(max_sub, s);
         const int n_layers = max_sub < 0 ? 0 : max_sub / 2 + 1;
-        std::vector<std::vector<size_t>> heads(static_cast<size_t>(n_layers)), mlps(static_cast<size_t>(n_layers));
-        for (size_t h = 0; h < m_heads.size(); ++h) heads[static_cast<size_t>(m_head_sub[h] / 2)].push_back(h);
-        for (size_t m = 0; m < m_mlps.size(); ++m) mlps[static_cast<size_t>(m_mlp_sub[m] / 2)].push_back(m);
+        LayerPlan plan{std::vector<std::vector<size_t>>(static_cast<size_t>(n_layers)),
+                       std::vector<std::vector<size_t>>(static_cast<size_t>(n_layers))};
+        for (size_t h = 0; h < m_heads.size(); ++h) plan.heads[static_cast<size_t>(m_head_sub[h] / 2)].push_back(h);
+        for (size_t m = 0; m < m_mlps.size(); ++m) plan.mlps[static_cast<size_t>(m_mlp_sub[m] / 2)].push_back(m);
+        return plan;
+    }
 
+    // The widest layer sets n_heads and d_mlp; refuses a model over the parameter limit.
+    ModelConfig compiled_config(const LayerPlan& plan) const {
         const Node& out = m_prog.output_node();
-        const bool numerical = out.encoding == Encoding::numerical;
         ModelConfig c;
-        c.n_layers = n_layers;
+        c.n_layers = plan.n_layers();
         c.n_heads = 1;
         c.d_head = 1;
         c.d_mlp = 0;
-        for (const auto& l : heads) c.n_heads = std::max(c.n_heads, static_cast<int>(l.size()));
+        for (const auto& l : plan.heads) c.n_heads = std::max(c.n_heads, static_cast<int>(l.size()));
         for (const auto& h : m_heads) c.d_head = std::max(c.d_head, h.dims);
-        for (const auto& l : mlps) {
+        for (const auto& l : plan.mlps) {
             int units = 0;
             for (size_t m : l) units += static_cast<int>(m_mlps[m].units.size());
             c.d_mlp = std::max(c.d_mlp, units);
         }
         c.d_model = static_cast<int>(m_labels.size());
         c.d_vocab = static_cast<int>(m_prog.vocab.size()) + 1;
-        c.d_vocab_out = numerical ? 1 : static_cast<int>(info(m_prog.output).values.size());
+        c.d_vocab_out = out.encoding == Encoding::numerical ? 1 : static_cast<int>(info(m_prog.output).values.size());
         if (c.d_vocab_out == 0) fail(out.origin, "the output " + quoted(m_prog.output) + " has no possible value");
         c.n_ctx = m_prog.max_len + 1;
         c.positional_embedding_type = PositionalEmbedding::standard;
@@ -685,9 +695,11 @@ private:
                         " parameters (d_model " + std::to_string(c.d_model) + ", d_mlp " + std::to_string(c.d_mlp) +
                         ", d_head " + std::to_string(c.d_head) + "), more than the compiler's limit of " +
                         format_double(kMaxParameters));
-        Model m = Model::zeros(c);
+        return c;
+    }
 
-        // Embeddings: `one` everywhere, the token's direction, RASP index p - 1 at position p.
+    // Embeddings: `one` everywhere, the token's direction, RASP index p - 1 at position p.
+    void write_embeddings(Model& m) const {
         m.vocab = {kBos};
         m.W_E(0, m_one) = 1.0f;
         m.W_E(0, m_bos) = 1.0f;
@@ -698,11 +710,13 @@ private:
         }
         if (m_base[kIndicesNode] >= 0)
             for (int p = 1; p <= m_prog.max_len; ++p) m.W_pos(p, row(kIndicesNode, Value::integer(p - 1))) = 1.0f;
+    }
 
-        const double q_scale = softmax_temperature(m_prog.max_len) * std::sqrt(static_cast<double>(c.d_head));
-        for (int l = 0; l < n_layers; ++l) {
+    void write_layers(Model& m, const LayerPlan& plan) const {
+        const double q_scale = softmax_temperature(m_prog.max_len) * std::sqrt(static_cast<double>(m.cfg.d_head));
+        for (int l = 0; l < plan.n_layers(); ++l) {
             Block& b = m.blocks[static_cast<size_t>(l)];
-            const auto& hl = heads[static_cast<size_t>(l)];
+            const auto& hl = plan.heads[static_cast<size_t>(l)];
             for (size_t i = 0; i < hl.size(); ++i) {
                 const HeadBlock& h = m_heads[hl[i]];
                 for (const auto& e : h.q) b.attn.W_Q[i](e.row, e.col) += static_cast<float>(e.value * q_scale);
@@ -711,7 +725,7 @@ private:
                 for (const auto& e : h.o) b.attn.W_O[i](e.row, e.col) += static_cast<float>(e.value);
             }
             int u = 0;
-            for (size_t mi : mlps[static_cast<size_t>(l)])
+            for (size_t mi : plan.mlps[static_cast<size_t>(l)])
                 for (const Unit& unit : m_mlps[mi].units) {
                     for (const auto& [r, w] : unit.in) b.mlp.W_in(r, u) += static_cast<float>(w);
                     b.mlp.b_in(u) = static_cast<float>(unit.bias);
@@ -719,21 +733,33 @@ private:
                     ++u;
                 }
         }
+    }
 
-        if (numerical) {
+    void write_unembedding(Model& m) const {
+        const Node& out = m_prog.output_node();
+        if (out.encoding == Encoding::numerical) {
             m.vocab_out = {out.name};
             m.W_U(row(m_prog.output), 0) = 1.0f;
-        } else {
-            // logit = x_v - (1 - 1/(2 max_len)): > 0 for a value that is there (x_v ~ 1), < 0 for
-            // none (x = 0) and for a mixture of different values (x_v <= 1 - 1/max_len).
-            m.vocab_out.clear();
-            const auto& vals = info(m_prog.output).values;
-            for (size_t i = 0; i < vals.size(); ++i) {
-                m.vocab_out.push_back(vals[i].to_string());
-                m.W_U(row(m_prog.output, vals[i]), static_cast<Eigen::Index>(i)) = 1.0f;
-            }
-            m.b_U.setConstant(static_cast<float>(-(1.0 - 1.0 / (2.0 * m_prog.max_len))));
+            return;
         }
+        // logit = x_v - (1 - 1/(2 max_len)): > 0 for a value that is there (x_v ~ 1), < 0 for
+        // none (x = 0) and for a mixture of different values (x_v <= 1 - 1/max_len).
+        m.vocab_out.clear();
+        const auto& vals = info(m_prog.output).values;
+        for (size_t i = 0; i < vals.size(); ++i) {
+            m.vocab_out.push_back(vals[i].to_string());
+            m.W_U(row(m_prog.output, vals[i]), static_cast<Eigen::Index>(i)) = 1.0f;
+        }
+        m.b_U.setConstant(static_cast<float>(-(1.0 - 1.0 / (2.0 * m_prog.max_len))));
+    }
+
+    Model assemble() const {
+        const LayerPlan plan = plan_layers();
+        Model m = Model::zeros(compiled_config(plan));
+        write_embeddings(m);
+        write_layers(m, plan);
+        write_unembedding(m);
+        const Node& out = m_prog.output_node();
         m.residual_labels = m_labels;
         m.program_source = m_prog.source;
         m.output_sop = out.name;

@@ -159,20 +159,7 @@ private:
         }
         if (head == "def") {
             next();
-            s.kind = Statement::Kind::def;
-            s.name = expect_identifier("a function name", "'def'");
-            expect_op("(", "'def " + s.name + "'");
-            if (!is_op(")")) {
-                s.params.push_back(expect_identifier("a parameter name", "'def " + s.name + "('"));
-                while (is_op(",")) {
-                    next();
-                    s.params.push_back(expect_identifier("a parameter name", "','"));
-                }
-            }
-            expect_op(")", "the parameters of '" + s.name + "'");
-            expect_op("=", "'def " + s.name + "(...)'");
-            s.expr = expression();
-            end_of_statement("the body of '" + s.name + "'");
+            def_statement(s);
             return s;
         }
         if (head == "output") {
@@ -194,6 +181,24 @@ private:
         s.expr = expression();
         end_of_statement("the definition of '" + s.name + "'");
         return s;
+    }
+
+    // def NAME(params) = expr, after the 'def'.
+    void def_statement(Statement& s) {
+        s.kind = Statement::Kind::def;
+        s.name = expect_identifier("a function name", "'def'");
+        expect_op("(", "'def " + s.name + "'");
+        if (!is_op(")")) {
+            s.params.push_back(expect_identifier("a parameter name", "'def " + s.name + "('"));
+            while (is_op(",")) {
+                next();
+                s.params.push_back(expect_identifier("a parameter name", "','"));
+            }
+        }
+        expect_op(")", "the parameters of '" + s.name + "'");
+        expect_op("=", "'def " + s.name + "(...)'");
+        s.expr = expression();
+        end_of_statement("the body of '" + s.name + "'");
     }
 
     // Whether the next token can begin an operand.

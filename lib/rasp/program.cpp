@@ -130,17 +130,11 @@ public:
         for (size_t i = 0; i < m_ast.statements.size(); ++i) {
             const Statement& s = m_ast.statements[i];
             switch (s.kind) {
-                case Statement::Kind::vocab: {
+                case Statement::Kind::vocab:
                     if (have_vocab) fail(s.line, s.col, "a second 'vocab' line (the vocabulary is already given)");
                     have_vocab = true;
-                    for (size_t a = 0; a < s.vocab.size(); ++a)
-                        for (size_t b = 0; b < a; ++b)
-                            if (s.vocab[a] == s.vocab[b])
-                                fail(s.line, s.col,
-                                     "token '" + s.vocab[a].to_string() + "' is listed twice in the vocabulary");
-                    m_prog.vocab = s.vocab;
+                    declare_vocab(s);
                     break;
-                }
                 case Statement::Kind::max_len:
                     if (have_max_len) fail(s.line, s.col, "a second 'max_len' line");
                     have_max_len = true;
@@ -149,52 +143,23 @@ public:
                 case Statement::Kind::causal:
                     m_prog.causal = true;
                     break;
-                case Statement::Kind::let: {
-                    check_new_name(s);
-                    Scope scope;
-                    const Item item = expr(*s.expr, scope);
-                    if (item.kind != Item::Kind::constant)
-                        fail(s.expr->line, s.expr->col,
-                             "'let " + s.name + "' must be a constant, but the expression is " + kind_name(item.kind));
-                    m_globals[s.name] = Binding{item, nullptr, i, s.line};
+                case Statement::Kind::let:
+                    declare_let(s, i);
                     break;
-                }
                 case Statement::Kind::def:
-                    check_new_name(s);
-                    for (size_t a = 0; a < s.params.size(); ++a)
-                        for (size_t b = 0; b < a; ++b)
-                            if (s.params[a] == s.params[b])
-                                fail(s.line, s.col, "parameter '" + s.params[a] + "' is listed twice");
-                    m_globals[s.name] = Binding{Item{}, &s, i, s.line};
+                    declare_def(s, i);
                     break;
-                case Statement::Kind::bind: {
-                    check_new_name(s);
-                    Scope scope;
-                    Item item = expr(*s.expr, scope);
-                    if (item.kind == Item::Kind::sop && item.fresh) {
-                        Node& n = m_prog.nodes[static_cast<size_t>(item.index)];
-                        n.name = s.name;
-                        n.named = true;
-                    }
-                    item.fresh = false;
-                    m_globals[s.name] = Binding{item, nullptr, i, s.line};
+                case Statement::Kind::bind:
+                    declare_bind(s, i);
                     break;
-                }
-                case Statement::Kind::output: {
+                case Statement::Kind::output:
                     if (output)
                         fail(s.line, s.col,
                              "a second 'output' line (the output is already '" + output->name + "' at line " +
                                  std::to_string(output->line) + ")");
                     output = &s;
-                    Scope scope;
-                    const Item item = lookup(s.name, scope, s.line, s.col);
-                    if (item.kind != Item::Kind::sop)
-                        fail(s.line, s.col,
-                             "the output '" + s.name + "' must be an s-op, but it is " + kind_name(item.kind));
-                    m_prog.output = item.index;
-                    m_prog.output_line = s.line;
+                    declare_output(s);
                     break;
-                }
             }
         }
         if (!output) throw Error(m_ast.filename + ": no 'output NAME' line (which s-op is the program's result?)");
@@ -208,6 +173,55 @@ public:
     }
 
 private:
+    void declare_vocab(const Statement& s) {
+        for (size_t a = 0; a < s.vocab.size(); ++a)
+            for (size_t b = 0; b < a; ++b)
+                if (s.vocab[a] == s.vocab[b])
+                    fail(s.line, s.col, "token '" + s.vocab[a].to_string() + "' is listed twice in the vocabulary");
+        m_prog.vocab = s.vocab;
+    }
+
+    void declare_let(const Statement& s, size_t i) {
+        check_new_name(s);
+        Scope scope;
+        const Item item = expr(*s.expr, scope);
+        if (item.kind != Item::Kind::constant)
+            fail(s.expr->line, s.expr->col,
+                 "'let " + s.name + "' must be a constant, but the expression is " + kind_name(item.kind));
+        m_globals[s.name] = Binding{item, nullptr, i, s.line};
+    }
+
+    void declare_def(const Statement& s, size_t i) {
+        check_new_name(s);
+        for (size_t a = 0; a < s.params.size(); ++a)
+            for (size_t b = 0; b < a; ++b)
+                if (s.params[a] == s.params[b]) fail(s.line, s.col, "parameter '" + s.params[a] + "' is listed twice");
+        m_globals[s.name] = Binding{Item{}, &s, i, s.line};
+    }
+
+    // NAME = EXPR: a fresh s-op takes the name; an existing one is only bound to it.
+    void declare_bind(const Statement& s, size_t i) {
+        check_new_name(s);
+        Scope scope;
+        Item item = expr(*s.expr, scope);
+        if (item.kind == Item::Kind::sop && item.fresh) {
+            Node& n = m_prog.nodes[static_cast<size_t>(item.index)];
+            n.name = s.name;
+            n.named = true;
+        }
+        item.fresh = false;
+        m_globals[s.name] = Binding{item, nullptr, i, s.line};
+    }
+
+    void declare_output(const Statement& s) {
+        Scope scope;
+        const Item item = lookup(s.name, scope, s.line, s.col);
+        if (item.kind != Item::Kind::sop)
+            fail(s.line, s.col, "the output '" + s.name + "' must be an s-op, but it is " + kind_name(item.kind));
+        m_prog.output = item.index;
+        m_prog.output_line = s.line;
+    }
+
     const Ast& m_ast;
     Program m_prog;
     std::map<std::string, Binding> m_globals;
@@ -498,44 +512,8 @@ private:
             const int y = sop_of(expr(*e.args[2], scope), *e.args[2], scope, "the third argument of sequence_map");
             return make_sequence_map(fn, x, y, e, scope);
         }
-        if (f == "select") {
-            want_args(e, scope, 3, 3, "select(KEYS, QUERIES, PRED)");
-            SelectorNode s;
-            s.kind = SelectorKind::select;
-            s.origin = origin(e, scope);
-            s.keys = sop_of(expr(*e.args[0], scope), *e.args[0], scope, "the keys of select");
-            s.queries = sop_of(expr(*e.args[1], scope), *e.args[1], scope, "the queries of select");
-            const Expr& p = *e.args[2];
-            if (p.kind == Expr::Kind::operator_ref) {
-                s.predicate = Function::binary(p.text);
-                s.predicate = Function({"k", "q"}, s.predicate.body());
-            } else if (p.kind == Expr::Kind::lambda) {
-                s.predicate = lambda(p, 2, scope, "the predicate of select");
-            } else {
-                const Item c = expr(p, scope);
-                if (c.kind != Item::Kind::constant || !c.value.is_bool())
-                    fail(p.line, p.col,
-                         "the predicate of select must be one of == != < <= > >= true false or a lambda (k, q) -> ...",
-                         scope.context);
-                s.predicate = Function::constant(c.value, 2);
-            }
-            return Item{Item::Kind::selector, Value(), add_selector(std::move(s)), true};
-        }
-        if (f == "aggregate") {
-            want_args(e, scope, 2, 2, "aggregate(SEL, s) or aggregate(SEL, s, default: VALUE)");
-            Node n;
-            n.kind = NodeKind::aggregate;
-            n.origin = origin(e, scope);
-            n.selector = selector_of(expr(*e.args[0], scope), *e.args[0], scope, "the first argument of aggregate");
-            const int value = sop_of(expr(*e.args[1], scope), *e.args[1], scope, "the second argument of aggregate");
-            n.inputs = {value};
-            n.encoding = m_prog.node(value).encoding;
-            for (size_t i = 0; i < e.args.size(); ++i)
-                if (e.arg_names[i] == "default")
-                    n.default_value =
-                        constant_of(expr(*e.args[i], scope), *e.args[i], scope, "the default of aggregate");
-            return sop_item(add_node(std::move(n)));
-        }
+        if (f == "select") return call_select(e, scope);
+        if (f == "aggregate") return call_aggregate(e, scope);
         if (f == "selector_width") {
             want_args(e, scope, 1, 1, "selector_width(SEL)");
             Node n;
@@ -544,35 +522,88 @@ private:
             n.selector = selector_of(expr(*e.args[0], scope), *e.args[0], scope, "the argument of selector_width");
             return sop_item(add_node(std::move(n)));
         }
-        if (f == "numerical" || f == "categorical") {
-            want_args(e, scope, 1, 1, f + "(s)");
-            Item x = expr(*e.args[0], scope);
-            sop_of(x, *e.args[0], scope, "the argument of " + f);
-            const Encoding enc = f == "numerical" ? Encoding::numerical : Encoding::categorical;
-            Node& n = m_prog.nodes[static_cast<size_t>(x.index)];
-            if (n.encoding == enc) return x;
-            if (x.fresh) {
-                n.encoding = enc;
-                return x;
-            }
-            // An s-op that already has a name keeps its encoding; the conversion is a new map.
-            Item conv = make_map(Function::identity(), x.index, e, scope);
-            m_prog.nodes[static_cast<size_t>(conv.index)].encoding = enc;
-            return conv;
+        if (f == "numerical" || f == "categorical") return call_encoding(e, scope);
+        if (is_builtin(f)) return call_builtin(e, scope);
+        return call_def(e, scope);
+    }
+
+    Item call_select(const Expr& e, const Scope& scope) {
+        want_args(e, scope, 3, 3, "select(KEYS, QUERIES, PRED)");
+        SelectorNode s;
+        s.kind = SelectorKind::select;
+        s.origin = origin(e, scope);
+        s.keys = sop_of(expr(*e.args[0], scope), *e.args[0], scope, "the keys of select");
+        s.queries = sop_of(expr(*e.args[1], scope), *e.args[1], scope, "the queries of select");
+        const Expr& p = *e.args[2];
+        if (p.kind == Expr::Kind::operator_ref) {
+            s.predicate = Function::binary(p.text);
+            s.predicate = Function({"k", "q"}, s.predicate.body());
+        } else if (p.kind == Expr::Kind::lambda) {
+            s.predicate = lambda(p, 2, scope, "the predicate of select");
+        } else {
+            const Item c = expr(p, scope);
+            if (c.kind != Item::Kind::constant || !c.value.is_bool())
+                fail(p.line, p.col,
+                     "the predicate of select must be one of == != < <= > >= true false or a lambda (k, q) -> ...",
+                     scope.context);
+            s.predicate = Function::constant(c.value, 2);
         }
-        if (is_builtin(f)) {
-            std::vector<Value> args;
-            for (size_t i = 0; i < e.args.size(); ++i) {
-                const Item a = expr(*e.args[i], scope);
-                if (a.kind != Item::Kind::constant)
-                    fail(e.line, e.col, f + "() computes on values; for an s-op use map(x -> " + f + "(x), s)",
-                         scope.context);
-                if (!e.arg_names[i].empty())
-                    fail(e.line, e.col, f + "() takes no keyword argument '" + e.arg_names[i] + "'", scope.context);
-                args.push_back(a.value);
-            }
-            return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_builtin(f, args); }), -1, false};
+        return Item{Item::Kind::selector, Value(), add_selector(std::move(s)), true};
+    }
+
+    Item call_aggregate(const Expr& e, const Scope& scope) {
+        want_args(e, scope, 2, 2, "aggregate(SEL, s) or aggregate(SEL, s, default: VALUE)");
+        Node n;
+        n.kind = NodeKind::aggregate;
+        n.origin = origin(e, scope);
+        n.selector = selector_of(expr(*e.args[0], scope), *e.args[0], scope, "the first argument of aggregate");
+        const int value = sop_of(expr(*e.args[1], scope), *e.args[1], scope, "the second argument of aggregate");
+        n.inputs = {value};
+        n.encoding = m_prog.node(value).encoding;
+        for (size_t i = 0; i < e.args.size(); ++i)
+            if (e.arg_names[i] == "default")
+                n.default_value = constant_of(expr(*e.args[i], scope), *e.args[i], scope, "the default of aggregate");
+        return sop_item(add_node(std::move(n)));
+    }
+
+    // numerical(s) / categorical(s): sets a fresh s-op's encoding, or converts a named one.
+    Item call_encoding(const Expr& e, const Scope& scope) {
+        const std::string& f = e.text;
+        want_args(e, scope, 1, 1, f + "(s)");
+        Item x = expr(*e.args[0], scope);
+        sop_of(x, *e.args[0], scope, "the argument of " + f);
+        const Encoding enc = f == "numerical" ? Encoding::numerical : Encoding::categorical;
+        Node& n = m_prog.nodes[static_cast<size_t>(x.index)];
+        if (n.encoding == enc) return x;
+        if (x.fresh) {
+            n.encoding = enc;
+            return x;
         }
+        // An s-op that already has a name keeps its encoding; the conversion is a new map.
+        Item conv = make_map(Function::identity(), x.index, e, scope);
+        m_prog.nodes[static_cast<size_t>(conv.index)].encoding = enc;
+        return conv;
+    }
+
+    // A built-in on constants, folded at compile time.
+    Item call_builtin(const Expr& e, const Scope& scope) {
+        const std::string& f = e.text;
+        std::vector<Value> args;
+        for (size_t i = 0; i < e.args.size(); ++i) {
+            const Item a = expr(*e.args[i], scope);
+            if (a.kind != Item::Kind::constant)
+                fail(e.line, e.col, f + "() computes on values; for an s-op use map(x -> " + f + "(x), s)",
+                     scope.context);
+            if (!e.arg_names[i].empty())
+                fail(e.line, e.col, f + "() takes no keyword argument '" + e.arg_names[i] + "'", scope.context);
+            args.push_back(a.value);
+        }
+        return Item{Item::Kind::constant, fold(e, scope, [&] { return apply_builtin(f, args); }), -1, false};
+    }
+
+    // A call of a def visible from `scope`.
+    Item call_def(const Expr& e, const Scope& scope) {
+        const std::string& f = e.text;
         const auto it = m_globals.find(f);
         if (it == m_globals.end() || it->second.order >= scope.visible || !it->second.def) {
             if (it != m_globals.end() && it->second.order < scope.visible && !it->second.def)

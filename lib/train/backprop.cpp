@@ -1,10 +1,10 @@
 // Backpropagation for attention-only transformers (optionally with MLPs), written against Eigen.
 #include "lib/train/backprop.hpp"
 
-#include "lib/error.hpp"
-
 #include <cmath>
 #include <limits>
+
+#include "lib/error.hpp"
 
 namespace circuits::train {
 
@@ -53,8 +53,8 @@ S act_derivative(bool gelu, S x) {
 
 // out = x (none), (x - mean) / sqrt(var + eps) (LNPre), or that times w plus b (LN), row by row.
 template <typename S, typename Cache>
-void norm_forward(Normalization type, double eps, const Mat<S>& x, const Params<S>& p, int w_slot, int b_slot,
-                  Cache& c, Mat<S>& out) {
+void norm_forward(Normalization type, double eps, const Mat<S>& x, const Params<S>& p, int w_slot, int b_slot, Cache& c,
+                  Mat<S>& out) {
     if (type == Normalization::none) {
         out = x;
         return;
@@ -72,8 +72,8 @@ void norm_forward(Normalization type, double eps, const Mat<S>& x, const Params<
 
 // dx for dout = d(loss)/d(out); LN weight gradients go to g. dx = inv_std (dy - mean(dy) - y mean(dy y)).
 template <typename S, typename Cache>
-void norm_backward(Normalization type, const Mat<S>& dout, const Params<S>& p, int w_slot, int b_slot,
-                   const Cache& c, Params<S>& g, Mat<S>& dy, Mat<S>& dx) {
+void norm_backward(Normalization type, const Mat<S>& dout, const Params<S>& p, int w_slot, int b_slot, const Cache& c,
+                   Params<S>& g, Mat<S>& dy, Mat<S>& dx) {
     if (type == Normalization::none) {
         dx = dout;
         return;
@@ -86,7 +86,7 @@ void norm_backward(Normalization type, const Mat<S>& dout, const Params<S>& p, i
         dy = dout;
     }
     const auto D = static_cast<S>(dout.cols());
-    const auto mean_dy = (dy.rowwise().sum() / D).eval();                                 // [N]
+    const auto mean_dy = (dy.rowwise().sum() / D).eval();                                    // [N]
     const auto mean_dyy = ((dy.array() * c.y.array()).rowwise().sum() / D).matrix().eval();  // [N]
     dx = ((dy.colwise() - mean_dy).array() - c.y.array().colwise() * mean_dyy.array()).colwise() * c.inv_std.array();
 }
@@ -96,8 +96,7 @@ void norm_backward(Normalization type, const Mat<S>& dout, const Params<S>& p, i
 // ---- forward -------------------------------------------------------------------------------------
 
 template <typename S>
-double Backprop<S>::forward(const Params<S>& p, std::span<const Example> examples) {
-    const auto& c = p.cfg();
+void Backprop<S>::flatten(const ModelConfig& c, std::span<const Example> examples) {
     if (examples.empty()) throw Error("Backprop: empty batch");
     m_offsets.assign(1, 0);
     m_tokens.clear();
@@ -116,79 +115,91 @@ double Backprop<S>::forward(const Params<S>& p, std::span<const Example> example
         for (int t = 0; t < T; ++t) {
             const int tok = e.tokens[static_cast<size_t>(t)], tgt = e.targets[static_cast<size_t>(t)];
             if (tok < 0 || tok >= c.d_vocab)
-                throw Error("Backprop: sequence " + std::to_string(s) + ": token " + std::to_string(tok) + " at position " +
-                            std::to_string(t) + " outside [0, " + std::to_string(c.d_vocab) + ")");
+                throw Error("Backprop: sequence " + std::to_string(s) + ": token " + std::to_string(tok) +
+                            " at position " + std::to_string(t) + " outside [0, " + std::to_string(c.d_vocab) + ")");
             if (tgt < -1 || tgt >= c.d_vocab_out)
                 throw Error("Backprop: sequence " + std::to_string(s) + ": target " + std::to_string(tgt) +
-                            " at position " + std::to_string(t) + " outside [-1, " + std::to_string(c.d_vocab_out) + ")");
+                            " at position " + std::to_string(t) + " outside [-1, " + std::to_string(c.d_vocab_out) +
+                            ")");
             m_tokens.push_back(tok);
             m_targets.push_back(tgt);
             m_positions.push_back(t);
         }
         m_offsets.push_back(m_offsets.back() + T);
     }
-    const Eigen::Index N = m_offsets.back(), D = c.d_model, dh = c.d_head;
-    const size_t n_seq = examples.size();
-    m_N = N;
+    m_N = m_offsets.back();
     m_heads = c.n_heads;
-    const auto pos_type = c.positional_embedding_type;
-    const auto norm = c.normalization_type;
-    const S inv_scale = static_cast<S>(1.0 / c.effective_attn_scale());
+}
 
-    // Embedding: resid_0 = W_E[t] (+ W_pos[p] for standard positions).  [N, d_model]
+// resid_0 = W_E[t] (+ W_pos[p] for standard positions).  [N, d_model]
+template <typename S>
+void Backprop<S>::embed(const Params<S>& p) {
+    const Eigen::Index N = m_N;
     const auto W_E = p.at(p.W_E);
-    m_x.resize(N, D);
+    m_x.resize(N, p.cfg().d_model);
     for (Eigen::Index i = 0; i < N; ++i) m_x.row(i) = W_E.row(m_tokens[static_cast<size_t>(i)]);
-    if (pos_type == PositionalEmbedding::standard) {
+    if (p.cfg().positional_embedding_type == PositionalEmbedding::standard) {
         const auto W_pos = p.at(p.W_pos);
         for (Eigen::Index i = 0; i < N; ++i) m_x.row(i) += W_pos.row(m_positions[static_cast<size_t>(i)]);
     }
+}
 
-    m_layers.resize(static_cast<size_t>(c.n_layers));
-    for (int l = 0; l < c.n_layers; ++l) {
-        auto& L = m_layers[static_cast<size_t>(l)];
-        const auto& s = p.layer(l);
-        norm_forward(norm, c.ln_eps, m_x, p, s.ln1_w, s.ln1_b, L.n1, L.xn);
-        L.qk_in = L.xn;
-        if (pos_type == PositionalEmbedding::shortformer) {
-            const auto W_pos = p.at(p.W_pos);
-            for (Eigen::Index i = 0; i < N; ++i) L.qk_in.row(i) += W_pos.row(m_positions[static_cast<size_t>(i)]);
-        }
-        L.Q.noalias() = L.qk_in * p.at(s.W_Q);  // [N, H*dh]
-        L.Q.rowwise() += p.at(s.b_Q).row(0);
-        L.K.noalias() = L.qk_in * p.at(s.W_K);
-        L.K.rowwise() += p.at(s.b_K).row(0);
-        L.V.noalias() = L.xn * p.at(s.W_V);
-        L.V.rowwise() += p.at(s.b_V).row(0);
-        L.Z.resize(N, L.Q.cols());
-        L.A.resize(n_seq * static_cast<size_t>(c.n_heads));
-        for (size_t q = 0; q < n_seq; ++q) {
-            const Eigen::Index o = m_offsets[q], T = m_offsets[q + 1] - o;
-            for (int h = 0; h < c.n_heads; ++h) {
-                Mat& A = L.A[q * static_cast<size_t>(c.n_heads) + static_cast<size_t>(h)];  // [T, T]
-                A.noalias() = L.Q.block(o, h * dh, T, dh) * L.K.block(o, h * dh, T, dh).transpose();
-                A *= inv_scale;
-                softmax_rows(A, c.causal);
-                L.Z.block(o, h * dh, T, dh).noalias() = A * L.V.block(o, h * dh, T, dh);
-            }
-        }
-        m_x.noalias() += L.Z * p.at(s.W_O);  // resid_mid  [N, d_model]
-        m_x.rowwise() += p.at(s.b_O).row(0);
-        if (c.has_mlp()) {
-            const bool gelu = c.act_fn == ActFn::gelu;
-            norm_forward(norm, c.ln_eps, m_x, p, s.ln2_w, s.ln2_b, L.n2, L.xn2);
-            L.pre.noalias() = L.xn2 * p.at(s.W_in);  // [N, d_mlp]
-            L.pre.rowwise() += p.at(s.b_in).row(0);
-            L.act = L.pre.unaryExpr([gelu](S v) { return act_forward(gelu, v); });
-            m_x.noalias() += L.act * p.at(s.W_out);
-            m_x.rowwise() += p.at(s.b_out).row(0);
+// resid_mid = resid_pre + sum_h softmax(Q_h K_h^T / scale) V_h W_O_h + b_O, per sequence.
+template <typename S>
+void Backprop<S>::attention_forward(const Params<S>& p, int l) {
+    const auto& c = p.cfg();
+    const Eigen::Index N = m_N, dh = c.d_head;
+    const size_t n_seq = m_offsets.size() - 1;
+    const S inv_scale = static_cast<S>(1.0 / c.effective_attn_scale());
+    auto& L = m_layers[static_cast<size_t>(l)];
+    const auto& s = p.layer(l);
+    norm_forward(c.normalization_type, c.ln_eps, m_x, p, s.ln1_w, s.ln1_b, L.n1, L.xn);
+    L.qk_in = L.xn;
+    if (c.positional_embedding_type == PositionalEmbedding::shortformer) {
+        const auto W_pos = p.at(p.W_pos);
+        for (Eigen::Index i = 0; i < N; ++i) L.qk_in.row(i) += W_pos.row(m_positions[static_cast<size_t>(i)]);
+    }
+    L.Q.noalias() = L.qk_in * p.at(s.W_Q);  // [N, H*dh]
+    L.Q.rowwise() += p.at(s.b_Q).row(0);
+    L.K.noalias() = L.qk_in * p.at(s.W_K);
+    L.K.rowwise() += p.at(s.b_K).row(0);
+    L.V.noalias() = L.xn * p.at(s.W_V);
+    L.V.rowwise() += p.at(s.b_V).row(0);
+    L.Z.resize(N, L.Q.cols());
+    L.A.resize(n_seq * static_cast<size_t>(c.n_heads));
+    for (size_t q = 0; q < n_seq; ++q) {
+        const Eigen::Index o = m_offsets[q], T = m_offsets[q + 1] - o;
+        for (int h = 0; h < c.n_heads; ++h) {
+            Mat& A = L.A[q * static_cast<size_t>(c.n_heads) + static_cast<size_t>(h)];  // [T, T]
+            A.noalias() = L.Q.block(o, h * dh, T, dh) * L.K.block(o, h * dh, T, dh).transpose();
+            A *= inv_scale;
+            softmax_rows(A, c.causal);
+            L.Z.block(o, h * dh, T, dh).noalias() = A * L.V.block(o, h * dh, T, dh);
         }
     }
-    norm_forward(norm, c.ln_eps, m_x, p, p.ln_final_w, p.ln_final_b, m_nf, m_xf);
-    m_logits.noalias() = m_xf * p.at(p.W_U);  // [N, d_vocab_out]
-    m_logits.rowwise() += p.at(p.b_U).row(0);
+    m_x.noalias() += L.Z * p.at(s.W_O);  // resid_mid  [N, d_model]
+    m_x.rowwise() += p.at(s.b_O).row(0);
+}
 
-    // Loss and d(loss)/d(logits) = softmax - onehot(target) on scored rows.
+// resid_post = resid_mid + act(ln2(resid_mid) W_in + b_in) W_out + b_out.
+template <typename S>
+void Backprop<S>::mlp_forward(const Params<S>& p, int l) {
+    const auto& c = p.cfg();
+    auto& L = m_layers[static_cast<size_t>(l)];
+    const auto& s = p.layer(l);
+    const bool gelu = c.act_fn == ActFn::gelu;
+    norm_forward(c.normalization_type, c.ln_eps, m_x, p, s.ln2_w, s.ln2_b, L.n2, L.xn2);
+    L.pre.noalias() = L.xn2 * p.at(s.W_in);  // [N, d_mlp]
+    L.pre.rowwise() += p.at(s.b_in).row(0);
+    L.act = L.pre.unaryExpr([gelu](S v) { return act_forward(gelu, v); });
+    m_x.noalias() += L.act * p.at(s.W_out);
+    m_x.rowwise() += p.at(s.b_out).row(0);
+}
+
+// Loss and d(loss)/d(logits) = softmax - onehot(target) on scored rows.
+template <typename S>
+double Backprop<S>::loss_forward(const ModelConfig& c) {
+    const Eigen::Index N = m_N;
     m_dlogits.setZero(N, c.d_vocab_out);
     double loss = 0.0;
     m_scored = 0;
@@ -204,6 +215,22 @@ double Backprop<S>::forward(const Params<S>& p, std::span<const Example> example
         ++m_scored;
     }
     return loss;
+}
+
+template <typename S>
+double Backprop<S>::forward(const Params<S>& p, std::span<const Example> examples) {
+    const auto& c = p.cfg();
+    flatten(c, examples);
+    embed(p);
+    m_layers.resize(static_cast<size_t>(c.n_layers));
+    for (int l = 0; l < c.n_layers; ++l) {
+        attention_forward(p, l);
+        if (c.has_mlp()) mlp_forward(p, l);
+    }
+    norm_forward(c.normalization_type, c.ln_eps, m_x, p, p.ln_final_w, p.ln_final_b, m_nf, m_xf);
+    m_logits.noalias() = m_xf * p.at(p.W_U);  // [N, d_vocab_out]
+    m_logits.rowwise() += p.at(p.b_U).row(0);
+    return loss_forward(c);
 }
 
 // ---- backward ------------------------------------------------------------------------------------

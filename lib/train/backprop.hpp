@@ -1,10 +1,10 @@
 // Forward and backward pass of a batch of sequences through the flat parameters (float or double).
 #pragma once
 
-#include "lib/train/params.hpp"
-
 #include <span>
 #include <vector>
+
+#include "lib/train/params.hpp"
 
 namespace circuits::train {
 
@@ -31,7 +31,7 @@ public:
     // Adds `weight` times the gradient of the last forward's summed loss to `grad` (same config).
     void backward(const Params<S>& params, S weight, Params<S>& grad);
 
-    int scored() const { return m_scored; }      // scored positions in the last forward
+    int scored() const { return m_scored; }         // scored positions in the last forward
     const Mat& logits() const { return m_logits; }  // [N, d_vocab_out]
     Eigen::Index rows() const { return m_N; }
     Eigen::Index offset(size_t seq) const { return m_offsets[seq]; }  // first row of sequence seq
@@ -56,7 +56,15 @@ private:
         Mat xn2, pre, act;  // MLP: [N, d_model], [N, d_mlp], [N, d_mlp]
     };
 
-    std::vector<Eigen::Index> m_offsets;  // [n_seq + 1]
+    // Stages of forward(): the batch flattened to rows (checked against the config), the
+    // embedding, one layer's attention and MLP on m_x, and the loss with its logit gradient.
+    void flatten(const ModelConfig& c, std::span<const Example> examples);
+    void embed(const Params<S>& p);
+    void attention_forward(const Params<S>& p, int layer);
+    void mlp_forward(const Params<S>& p, int layer);
+    double loss_forward(const ModelConfig& c);
+
+    std::vector<Eigen::Index> m_offsets;                // [n_seq + 1]
     std::vector<int> m_tokens, m_targets, m_positions;  // [N]
     Eigen::Index m_N = 0;
     int m_heads = 0;

@@ -1,13 +1,13 @@
 // The training loop: sample a batch, chunked forward/backward over the workers, reduce, AdamW, log.
 #include "lib/train/trainer.hpp"
 
-#include "lib/error.hpp"
-#include "lib/parallel.hpp"
-#include "lib/train/rng.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+
+#include "lib/error.hpp"
+#include "lib/parallel.hpp"
+#include "lib/train/rng.hpp"
 
 namespace circuits::train {
 
@@ -76,14 +76,84 @@ Model to_model(const Params<float>& p, const Task& task) {
     return m;
 }
 
-}  // namespace
-
-TrainResult train(const Task& task, const TrainOptions& options, const ProgressCallback& progress) {
+// The defaults that depend on other options (warmup from the step count) filled in.
+TrainOptions resolved_options(const TrainOptions& options) {
     check_options(options);
     TrainOptions o = options;
     if (o.warmup_steps < 0) o.warmup_steps = std::min(100, o.steps / 10);
     o.optimiser.warmup_steps = o.warmup_steps;
     o.optimiser.total_steps = o.steps;
+    return o;
+}
+
+// How many targets of the batch are scored (>= 0): the loss is their mean.
+long scored_positions(const std::vector<Example>& batch, const Task& task) {
+    long scored = 0;
+    for (const auto& e : batch)
+        for (int t : e.targets) scored += t >= 0;
+    if (scored == 0) throw Error("train: a batch of task '" + task.spec() + "' has no scored position");
+    return scored;
+}
+
+// The batch gradient over fixed chunks of `chunk` examples, each chunk into its own buffer and
+// summed in chunk order, so the result is the same bits whatever the number of workers.
+class BatchGradient {
+public:
+    BatchGradient(const ModelConfig& cfg, WorkerPool& pool, int batch, int chunk)
+        : m_pool(pool),
+          m_chunk(chunk),
+          m_n_chunks((batch + chunk - 1) / chunk),
+          m_grads(static_cast<size_t>(m_n_chunks), Params<float>(cfg)),
+          m_work(static_cast<size_t>(pool.size())),
+          m_chunk_loss(static_cast<size_t>(m_n_chunks)) {}
+
+    // The batch's summed loss; the gradient of (weight x that sum) is then total().
+    double compute(const Params<float>& params, const std::vector<Example>& batch, float weight) {
+        m_pool.run(m_n_chunks, [&](int worker, std::int64_t c) {
+            auto& g = m_grads[static_cast<size_t>(c)];
+            g.set_zero();
+            const size_t begin = static_cast<size_t>(c) * static_cast<size_t>(m_chunk);
+            const size_t end = std::min(batch.size(), begin + static_cast<size_t>(m_chunk));
+            auto& w = m_work[static_cast<size_t>(worker)];
+            m_chunk_loss[static_cast<size_t>(c)] =
+                w.forward(params, std::span<const Example>(batch.data() + begin, end - begin));
+            w.backward(params, weight, g);
+        });
+        sum_into_first();
+        double loss = 0.0;
+        for (double l : m_chunk_loss) loss += l;
+        return loss;
+    }
+
+    Params<float>& total() { return m_grads[0]; }
+
+private:
+    // Sum the chunk gradients into m_grads[0] in chunk order, over disjoint ranges of the array.
+    void sum_into_first() {
+        const auto P = static_cast<Eigen::Index>(m_grads[0].data().size());
+        const int ranges = std::min<int>(m_pool.size(), static_cast<int>(std::max<Eigen::Index>(1, P / 4096)));
+        m_pool.run(ranges, [&](int, std::int64_t r) {
+            const Eigen::Index lo = P * r / ranges, hi = P * (r + 1) / ranges;
+            float* total = m_grads[0].data().data();
+            for (size_t c = 1; c < m_grads.size(); ++c) {
+                const float* g = m_grads[c].data().data();
+                for (Eigen::Index i = lo; i < hi; ++i) total[i] += g[i];
+            }
+        });
+    }
+
+    WorkerPool& m_pool;
+    const int m_chunk;
+    const int m_n_chunks;
+    std::vector<Params<float>> m_grads;
+    std::vector<Backprop<float>> m_work;
+    std::vector<double> m_chunk_loss;
+};
+
+}  // namespace
+
+TrainResult train(const Task& task, const TrainOptions& options, const ProgressCallback& progress) {
+    const TrainOptions o = resolved_options(options);
     const ModelConfig cfg = train_config(task, o);
     cfg.validate();
 
@@ -94,10 +164,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
     const DynamicsProbe probe = make_dynamics_probe(task, o.probe_size, probe_rng);
 
     WorkerPool pool(o.threads);
-    const int n_chunks = (o.batch + o.chunk - 1) / o.chunk;
-    std::vector<Params<float>> grads(static_cast<size_t>(n_chunks), Params<float>(cfg));
-    std::vector<Backprop<float>> work(static_cast<size_t>(pool.size()));
-    std::vector<double> chunk_loss(static_cast<size_t>(n_chunks));
+    BatchGradient gradient(cfg, pool, o.batch, o.chunk);
     Backprop<float> probe_work;
 
     TrainResult result;
@@ -109,7 +176,8 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
     rec.checkpoint_steps = checkpoint_steps(o.steps, o.checkpoints);
     size_t next_checkpoint = 0;
     const auto log_point = [&](int step) {
-        if (step % o.log_every == 0 || step == o.steps) rec.dynamics.push_back(measure_dynamics(params, task, probe, probe_work, step));
+        if (step % o.log_every == 0 || step == o.steps)
+            rec.dynamics.push_back(measure_dynamics(params, task, probe, probe_work, step));
         if (next_checkpoint < rec.checkpoint_steps.size() && rec.checkpoint_steps[next_checkpoint] == step) {
             rec.checkpoints.push_back(to_model(params, task));
             ++next_checkpoint;
@@ -119,43 +187,18 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
     const auto start = std::chrono::steady_clock::now();
     log_point(0);
     std::vector<Example> batch(static_cast<size_t>(o.batch));
-    const auto P = static_cast<Eigen::Index>(params.data().size());
     for (int step = 1; step <= o.steps; ++step) {
         for (auto& e : batch) e = task.sample(data_rng);
-        long scored = 0;
-        for (const auto& e : batch)
-            for (int t : e.targets) scored += t >= 0;
-        if (scored == 0) throw Error("train: a batch of task '" + task.spec() + "' has no scored position");
+        const long scored = scored_positions(batch, task);
         const float weight = 1.0f / static_cast<float>(scored);
-
-        pool.run(n_chunks, [&](int worker, std::int64_t c) {
-            auto& g = grads[static_cast<size_t>(c)];
-            g.set_zero();
-            const size_t begin = static_cast<size_t>(c) * static_cast<size_t>(o.chunk);
-            const size_t end = std::min(batch.size(), begin + static_cast<size_t>(o.chunk));
-            auto& w = work[static_cast<size_t>(worker)];
-            chunk_loss[static_cast<size_t>(c)] =
-                w.forward(params, std::span<const Example>(batch.data() + begin, end - begin));
-            w.backward(params, weight, g);
-        });
-        // Sum the chunk gradients into grads[0] in chunk order, over disjoint ranges of the array.
-        const int ranges = std::min<int>(pool.size(), static_cast<int>(std::max<Eigen::Index>(1, P / 4096)));
-        pool.run(ranges, [&](int, std::int64_t r) {
-            const Eigen::Index lo = P * r / ranges, hi = P * (r + 1) / ranges;
-            float* total = grads[0].data().data();
-            for (size_t c = 1; c < grads.size(); ++c) {
-                const float* g = grads[c].data().data();
-                for (Eigen::Index i = lo; i < hi; ++i) total[i] += g[i];
-            }
-        });
-        double loss = 0.0;
-        for (double l : chunk_loss) loss += l;
-        loss /= static_cast<double>(scored);
-        const double norm = adamw.step(params, grads[0], step);
+        const double loss = gradient.compute(params, batch, weight) / static_cast<double>(scored);
+        const double norm = adamw.step(params, gradient.total(), step);
         rec.loss.push_back(static_cast<float>(loss));
         rec.grad_norm.push_back(static_cast<float>(norm));
         rec.learning_rate.push_back(learning_rate(o.optimiser, step));
-        if (!std::isfinite(loss)) throw Error("train: the loss became " + std::to_string(loss) + " at step " + std::to_string(step) + " (try a smaller --lr)");
+        if (!std::isfinite(loss))
+            throw Error("train: the loss became " + std::to_string(loss) + " at step " + std::to_string(step) +
+                        " (try a smaller --lr)");
         log_point(step);
         if (progress) {
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

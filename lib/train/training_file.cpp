@@ -22,88 +22,97 @@ Array<double> stack_lh(const std::vector<DynamicsPoint>& d, Eigen::MatrixXd Dyna
     return a;
 }
 
+// The run's options and timing as attributes of /training.
+void write_training_attributes(H5Writer& w, const std::string& g, const TrainingRecord& rec) {
+    const auto& o = rec.options;
+    w.attr(g, "task", rec.task);
+    w.attr(g, "task_spec", rec.task_spec);
+    if (!rec.command.empty()) w.attr(g, "command", rec.command);
+    w.attr(g, "seed", static_cast<std::int64_t>(o.seed));
+    w.attr(g, "steps", o.steps);
+    w.attr(g, "batch", o.batch);
+    w.attr(g, "lr", o.optimiser.lr);
+    w.attr(g, "beta1", o.optimiser.beta1);
+    w.attr(g, "beta2", o.optimiser.beta2);
+    w.attr(g, "eps", o.optimiser.eps);
+    w.attr(g, "weight_decay", o.optimiser.weight_decay);
+    w.attr(g, "warmup_steps", o.optimiser.warmup_steps);
+    w.attr(g, "min_lr_ratio", o.optimiser.min_lr_ratio);
+    w.attr(g, "grad_clip", o.optimiser.grad_clip);
+    w.attr(g, "chunk", o.chunk);
+    w.attr(g, "log_every", o.log_every);
+    w.attr(g, "checkpoints", o.checkpoints);
+    w.attr(g, "probe_size", o.probe_size);
+    w.attr(g, "threads", rec.threads);
+    w.attr(g, "seconds", rec.seconds);
+    w.attr(g, "steps_per_second", rec.seconds > 0.0 ? o.steps / rec.seconds : 0.0);
+    w.attr(g, "circuits_version", CIRCUITS_VERSION);
+    w.attr(g, "init", "normal(0, 0.8/sqrt(d_model)) weights and embeddings, zero biases, unit LN scales");
+}
+
+// The per-head dynamics series, [points, n_layers, n_heads] (qk_query: [..., d_vocab]).
+void write_head_dynamics(H5Writer& w, const std::string& dg, const std::vector<DynamicsPoint>& d,
+                         const ModelConfig& c) {
+    w.write(dg + "/entropy", stack_lh(d, &DynamicsPoint::entropy));
+    w.write(dg + "/prev_token", stack_lh(d, &DynamicsPoint::prev_token));
+    w.write(dg + "/induction", stack_lh(d, &DynamicsPoint::induction));
+    if (d.front().distinct_mass.size() > 0) {
+        w.write(dg + "/distinct_mass", stack_lh(d, &DynamicsPoint::distinct_mass));
+        w.write(dg + "/common_mass", stack_lh(d, &DynamicsPoint::common_mass));
+        w.write(dg + "/distinct_per_key", stack_lh(d, &DynamicsPoint::distinct_per_key));
+        w.write(dg + "/common_per_key", stack_lh(d, &DynamicsPoint::common_per_key));
+    }
+    if (d.front().qk_query.size() > 0) {
+        Array<double> a;
+        a.dims = {d.size(), static_cast<std::uint64_t>(c.n_layers), static_cast<std::uint64_t>(c.n_heads),
+                  static_cast<std::uint64_t>(c.d_vocab)};
+        for (const auto& p : d)
+            for (Eigen::Index r = 0; r < p.qk_query.rows(); ++r)
+                for (Eigen::Index t = 0; t < p.qk_query.cols(); ++t) a.data.push_back(p.qk_query(r, t));
+        w.write(dg + "/qk_query", a);
+    }
+}
+
+void write_dynamics(H5Writer& w, const std::string& dg, const std::vector<DynamicsPoint>& d, const Task& task,
+                    const ModelConfig& c) {
+    Array<std::int64_t> steps{{d.size()}, {}};
+    Array<double> loss{{d.size()}, {}}, repeat{{d.size()}, {}};
+    for (const auto& p : d) {
+        steps.data.push_back(p.step);
+        loss.data.push_back(p.loss);
+        repeat.data.push_back(p.repeat_loss);
+    }
+    w.write(dg + "/step", steps);
+    w.write(dg + "/loss", loss);
+    if (task.next_token_task()) w.write(dg + "/repeat_loss", repeat);
+    if (c.n_layers > 0) write_head_dynamics(w, dg, d, c);
+}
+
+void write_checkpoints(H5Writer& w, const std::string& g, const TrainingRecord& rec) {
+    Array<std::int64_t> steps{{rec.checkpoint_steps.size()}, {}};
+    for (int s : rec.checkpoint_steps) steps.data.push_back(s);
+    w.write(g + "/checkpoints/step", steps);
+    for (size_t i = 0; i < rec.checkpoints.size(); ++i)
+        write_model_h5(rec.checkpoints[i], w, g + "/checkpoints/" + std::to_string(i));
+}
+
 }  // namespace
 
 void write_trained_model(const std::string& path, const TrainResult& result, const Task& task) {
     const auto& rec = result.record;
-    const auto& o = rec.options;
-    const auto& c = result.model.cfg;
     AtomicOutput out(path);
     {
         H5Writer w(out.temp_path(), /*compress=*/true);
         write_model_h5(result.model, w, "/");
         const std::string g = "/training";
-        w.attr(g, "task", rec.task);
-        w.attr(g, "task_spec", rec.task_spec);
-        if (!rec.command.empty()) w.attr(g, "command", rec.command);
-        w.attr(g, "seed", static_cast<std::int64_t>(o.seed));
-        w.attr(g, "steps", o.steps);
-        w.attr(g, "batch", o.batch);
-        w.attr(g, "lr", o.optimiser.lr);
-        w.attr(g, "beta1", o.optimiser.beta1);
-        w.attr(g, "beta2", o.optimiser.beta2);
-        w.attr(g, "eps", o.optimiser.eps);
-        w.attr(g, "weight_decay", o.optimiser.weight_decay);
-        w.attr(g, "warmup_steps", o.optimiser.warmup_steps);
-        w.attr(g, "min_lr_ratio", o.optimiser.min_lr_ratio);
-        w.attr(g, "grad_clip", o.optimiser.grad_clip);
-        w.attr(g, "chunk", o.chunk);
-        w.attr(g, "log_every", o.log_every);
-        w.attr(g, "checkpoints", o.checkpoints);
-        w.attr(g, "probe_size", o.probe_size);
-        w.attr(g, "threads", rec.threads);
-        w.attr(g, "seconds", rec.seconds);
-        w.attr(g, "steps_per_second", rec.seconds > 0.0 ? o.steps / rec.seconds : 0.0);
-        w.attr(g, "circuits_version", CIRCUITS_VERSION);
-        w.attr(g, "init", "normal(0, 0.8/sqrt(d_model)) weights and embeddings, zero biases, unit LN scales");
-
+        write_training_attributes(w, g, rec);
         w.write(g + "/loss", Array<float>{{rec.loss.size()}, rec.loss});
         w.write(g + "/grad_norm", Array<float>{{rec.grad_norm.size()}, rec.grad_norm});
         w.write(g + "/learning_rate", Array<double>{{rec.learning_rate.size()}, rec.learning_rate});
         w.create_group(g + "/task");
         task.write_description(w, g + "/task");
-
-        const auto& d = rec.dynamics;
-        if (!d.empty()) {
-            const std::string dg = g + "/dynamics";
-            Array<std::int64_t> steps{{d.size()}, {}};
-            Array<double> loss{{d.size()}, {}}, repeat{{d.size()}, {}};
-            for (const auto& p : d) {
-                steps.data.push_back(p.step);
-                loss.data.push_back(p.loss);
-                repeat.data.push_back(p.repeat_loss);
-            }
-            w.write(dg + "/step", steps);
-            w.write(dg + "/loss", loss);
-            if (task.next_token_task()) w.write(dg + "/repeat_loss", repeat);
-            if (c.n_layers > 0) {
-                w.write(dg + "/entropy", stack_lh(d, &DynamicsPoint::entropy));
-                w.write(dg + "/prev_token", stack_lh(d, &DynamicsPoint::prev_token));
-                w.write(dg + "/induction", stack_lh(d, &DynamicsPoint::induction));
-                if (d.front().distinct_mass.size() > 0) {
-                    w.write(dg + "/distinct_mass", stack_lh(d, &DynamicsPoint::distinct_mass));
-                    w.write(dg + "/common_mass", stack_lh(d, &DynamicsPoint::common_mass));
-                    w.write(dg + "/distinct_per_key", stack_lh(d, &DynamicsPoint::distinct_per_key));
-                    w.write(dg + "/common_per_key", stack_lh(d, &DynamicsPoint::common_per_key));
-                }
-                if (d.front().qk_query.size() > 0) {
-                    Array<double> a;
-                    a.dims = {d.size(), static_cast<std::uint64_t>(c.n_layers), static_cast<std::uint64_t>(c.n_heads),
-                              static_cast<std::uint64_t>(c.d_vocab)};
-                    for (const auto& p : d)
-                        for (Eigen::Index r = 0; r < p.qk_query.rows(); ++r)
-                            for (Eigen::Index t = 0; t < p.qk_query.cols(); ++t) a.data.push_back(p.qk_query(r, t));
-                    w.write(dg + "/qk_query", a);
-                }
-            }
-        }
-        if (!rec.checkpoints.empty()) {
-            Array<std::int64_t> steps{{rec.checkpoint_steps.size()}, {}};
-            for (int s : rec.checkpoint_steps) steps.data.push_back(s);
-            w.write(g + "/checkpoints/step", steps);
-            for (size_t i = 0; i < rec.checkpoints.size(); ++i)
-                write_model_h5(rec.checkpoints[i], w, g + "/checkpoints/" + std::to_string(i));
-        }
+        if (!rec.dynamics.empty()) write_dynamics(w, g + "/dynamics", rec.dynamics, task, result.model.cfg);
+        if (!rec.checkpoints.empty()) write_checkpoints(w, g, rec);
         w.close();
     }
     out.commit();
@@ -122,7 +131,9 @@ std::vector<Eigen::MatrixXd> read_lh(const H5Reader& r, const std::string& name,
     for (size_t k = 0; k < K; ++k) {
         Eigen::MatrixXd m(L, H);
         for (int l = 0; l < L; ++l)
-            for (int h = 0; h < H; ++h) m(l, h) = a.data[(k * static_cast<size_t>(L) + static_cast<size_t>(l)) * static_cast<size_t>(H) + static_cast<size_t>(h)];
+            for (int h = 0; h < H; ++h)
+                m(l, h) = a.data[(k * static_cast<size_t>(L) + static_cast<size_t>(l)) * static_cast<size_t>(H) +
+                                 static_cast<size_t>(h)];
         out.push_back(m);
     }
     return out;
@@ -144,8 +155,11 @@ TrainingCurves read_training(const std::string& path) {
         const size_t K = t.steps.size();
         t.probe_loss = r.read_double("training/dynamics/loss").data;
         if (t.probe_loss.size() != K) throw Error(r.where("training/dynamics/loss") + ": length differs from step");
-        if (r.exists("training/dynamics/repeat_loss")) t.repeat_loss = r.read_double("training/dynamics/repeat_loss").data;
-        const auto lh = [&](const char* name) { return read_lh(r, std::string("training/dynamics/") + name, K, t.layers, t.heads); };
+        if (r.exists("training/dynamics/repeat_loss"))
+            t.repeat_loss = r.read_double("training/dynamics/repeat_loss").data;
+        const auto lh = [&](const char* name) {
+            return read_lh(r, std::string("training/dynamics/") + name, K, t.layers, t.heads);
+        };
         t.entropy = lh("entropy");
         t.prev_token = lh("prev_token");
         t.induction = lh("induction");
