@@ -2,21 +2,20 @@
 // tensor byte is read, and the TransformerLens config.json that gives the tensors their meaning.
 #include "lib/safetensors.hpp"
 
-#include "lib/error.hpp"
-#include "lib/hdf5.hpp"
-#include "lib/tensor_catalogue.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include "lib/error.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/tensor_catalogue.hpp"
 
 namespace circuits {
 
@@ -27,9 +26,8 @@ namespace {
 // Bytes per element of every dtype the format defines; 0 for an unknown name.
 std::uint64_t dtype_size(const std::string& dtype) {
     static const std::map<std::string, std::uint64_t> sizes = {
-        {"F64", 8}, {"F32", 4},  {"F16", 2},  {"BF16", 2},    {"I64", 8},     {"I32", 4}, {"I16", 2},
-        {"I8", 1},  {"U64", 8},  {"U32", 4},  {"U16", 2},     {"U8", 1},      {"BOOL", 1},
-        {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+        {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},  {"I32", 4},     {"I16", 2},    {"I8", 1},
+        {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
     const auto it = sizes.find(dtype);
     return it == sizes.end() ? 0 : it->second;
 }
@@ -230,10 +228,14 @@ SafetensorsTensor SafetensorsFile::read(const std::string& name) const {
     SafetensorsTensor t{e.dtype, e.shape, std::vector<float>(bytes.size() / size)};
     for (size_t i = 0; i < t.values.size(); ++i) {
         const unsigned char* p = bytes.data() + i * size;
-        if (e.dtype == "F32") t.values[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_le(p, 4)));
-        else if (e.dtype == "F16") t.values[i] = half_to_float(static_cast<std::uint16_t>(load_le(p, 2)));
-        else if (e.dtype == "BF16") t.values[i] = bfloat16_to_float(static_cast<std::uint16_t>(load_le(p, 2)));
-        else t.values[i] = static_cast<float>(std::bit_cast<double>(load_le(p, 8)));
+        if (e.dtype == "F32")
+            t.values[i] = std::bit_cast<float>(static_cast<std::uint32_t>(load_le(p, 4)));
+        else if (e.dtype == "F16")
+            t.values[i] = half_to_float(static_cast<std::uint16_t>(load_le(p, 2)));
+        else if (e.dtype == "BF16")
+            t.values[i] = bfloat16_to_float(static_cast<std::uint16_t>(load_le(p, 2)));
+        else
+            t.values[i] = static_cast<float>(std::bit_cast<double>(load_le(p, 8)));
     }
     return t;
 }
@@ -293,88 +295,11 @@ std::string default_config_path(const std::string& path) {
     return (std::filesystem::path(path).parent_path() / "config.json").string();
 }
 
-// Typed access to the keys of config.json; every error names the file and the key.
-class ConfigJson {
-public:
-    explicit ConfigJson(std::string path) : m_path(std::move(path)) {
-        std::error_code ec;
-        if (!std::filesystem::exists(m_path, ec))
-            throw Error(m_path + ": no such file (a .safetensors model needs its TransformerLens config.json)");
-        std::ifstream in(m_path);
-        if (!in) throw Error(m_path + ": cannot open file");
-        try {
-            m_json = json::parse(in);
-        } catch (const json::exception& e) {
-            throw Error(m_path + ": not valid JSON: " + e.what());
-        }
-        if (!m_json.is_object()) throw Error(m_path + ": not a JSON object");
-    }
-
-    const std::string& path() const { return m_path; }
-    bool has(const char* key) const { return m_json.contains(key) && !m_json[key].is_null(); }
-    bool contains(const char* key) const { return m_json.contains(key); }
-
-    [[noreturn]] void fail(const char* key, const std::string& message) const {
-        throw Error(m_path + ": '" + key + "' " + message);
-    }
-
-    int integer(const char* key) const {
-        if (!has(key)) throw Error(m_path + ": missing key '" + key + "'");
-        const json& v = m_json[key];
-        double d = 0;
-        if (v.is_number_integer()) d = static_cast<double>(v.get<std::int64_t>());
-        else if (v.is_number_float()) d = v.get<double>();
-        else fail(key, "should be an integer, got " + v.dump());
-        if (d != std::floor(d) || d < -1 || d > std::numeric_limits<int>::max())
-            fail(key, "should be an integer in range, got " + v.dump());
-        return static_cast<int>(d);
-    }
-    int integer_or(const char* key, int fallback) const { return has(key) ? integer(key) : fallback; }
-
-    double number_or(const char* key, double fallback) const {
-        if (!has(key)) return fallback;
-        const json& v = m_json[key];
-        if (!v.is_number()) fail(key, "should be a number, got " + v.dump());
-        return v.get<double>();
-    }
-
-    bool boolean_or(const char* key, bool fallback) const {
-        if (!has(key)) return fallback;
-        const json& v = m_json[key];
-        if (!v.is_boolean()) fail(key, "should be true or false, got " + v.dump());
-        return v.get<bool>();
-    }
-
-    std::string string_or(const char* key, const std::string& fallback) const {
-        if (!has(key)) return fallback;
-        const json& v = m_json[key];
-        if (!v.is_string()) fail(key, "should be a string, got " + v.dump());
-        return v.get<std::string>();
-    }
-
-    std::vector<std::string> strings(const char* key) const {
-        const json& v = m_json[key];
-        if (!v.is_array()) fail(key, "should be a list of strings");
-        std::vector<std::string> out;
-        for (const auto& s : v) {
-            if (!s.is_string()) fail(key, "should be a list of strings, found " + s.dump());
-            out.push_back(s.get<std::string>());
-        }
-        return out;
-    }
-
-    const json& raw(const char* key) const { return m_json[key]; }
-
-private:
-    std::string m_path;
-    json m_json;
-};
-
 // TransformerLens options that change the computation in ways a circuits Model cannot express.
 void reject_unsupported(const ConfigJson& cfg) {
-    for (const char* key : {"final_rms", "parallel_attn_mlp", "gated_mlp", "use_local_attn",
-                            "scale_attn_by_inverse_layer_idx", "post_embedding_ln",
-                            "use_normalization_before_and_after", "use_qk_norm"})
+    for (const char* key :
+         {"final_rms", "parallel_attn_mlp", "gated_mlp", "use_local_attn", "scale_attn_by_inverse_layer_idx",
+          "post_embedding_ln", "use_normalization_before_and_after", "use_qk_norm"})
         if (cfg.boolean_or(key, false)) cfg.fail(key, "= true is not supported by circuits");
     for (const char* key : {"attn_scores_soft_cap", "output_logits_soft_cap"})
         if (cfg.number_or(key, -1.0) > 0) cfg.fail(key, "> 0 is not supported by circuits");
@@ -382,63 +307,22 @@ void reject_unsupported(const ConfigJson& cfg) {
         if (cfg.has(key)) cfg.fail(key, "is set; mixture-of-experts and grouped-query attention are not supported");
 }
 
-ModelConfig parse_config(const ConfigJson& cfg, const SafetensorsFile& file) {
+// The config.json keys into a Model's config (and the settings stored beside it), each from its
+// row of model_attributes().
+Model parse_config(ConfigJson& cfg, const SafetensorsFile& file) {
     reject_unsupported(cfg);
-    ModelConfig c;
-    c.n_layers = cfg.integer("n_layers");
-    c.d_model = cfg.integer("d_model");
-    c.d_head = cfg.integer("d_head");
-    c.n_ctx = cfg.integer("n_ctx");
-    // TransformerLens: n_heads = -1 means d_model / d_head.
-    c.n_heads = cfg.integer_or("n_heads", -1);
-    if (c.n_heads == -1 && c.d_head > 0) c.n_heads = c.d_model / c.d_head;
-    // d_vocab = -1 means "from the tokenizer"; the embedding then says how many tokens there are.
-    c.d_vocab = cfg.integer_or("d_vocab", -1);
-    if (c.d_vocab == -1) {
-        const auto it = file.entries().find("embed.W_E");
-        if (it == file.entries().end() || it->second.shape.size() != 2)
-            throw Error(cfg.path() + ": 'd_vocab' is not set and " + file.path() + " has no 2-D embed.W_E to infer it from");
-        c.d_vocab = static_cast<int>(std::min<std::int64_t>(it->second.shape[0], std::numeric_limits<int>::max()));
-    }
-    c.d_vocab_out = cfg.integer_or("d_vocab_out", -1);
-    if (c.d_vocab_out == -1) c.d_vocab_out = c.d_vocab;
-
-    if (cfg.boolean_or("attn_only", false)) {
-        c.d_mlp = 0;  // act_fn, whatever it says, is unused
-    } else {
-        c.d_mlp = cfg.has("d_mlp") ? cfg.integer("d_mlp") : 4 * c.d_model;  // TransformerLens default
-        const std::string act = cfg.string_or("act_fn", "relu");
-        if (act != "relu" && act != "gelu") cfg.fail("act_fn", "= '" + act + "' is not supported (relu or gelu)");
-        c.act_fn = parse_act_fn(act);
-    }
-
-    const std::string norm = cfg.string_or("normalization_type", "none");
-    if (norm == "none" || norm == "LN" || norm == "LNPre") c.normalization_type = parse_normalization(norm);
-    else cfg.fail("normalization_type", "= '" + norm + "' is not supported (null, LN or LNPre)");
-    const std::string pos = cfg.string_or("positional_embedding_type", "standard");
-    if (pos == "standard" || pos == "shortformer" || pos == "none") c.positional_embedding_type = parse_positional_embedding(pos);
-    else cfg.fail("positional_embedding_type", "= '" + pos + "' is not supported (standard, shortformer or none)");
-    const std::string dir = cfg.string_or("attention_dir", "causal");
-    if (dir != "causal" && dir != "bidirectional") cfg.fail("attention_dir", "should be causal or bidirectional, got '" + dir + "'");
-    c.causal = dir == "causal";
-
-    // TransformerLens divides attention scores by attn_scale (default sqrt(d_head)), or by 1 when
-    // use_attn_scale is false.
-    if (!cfg.boolean_or("use_attn_scale", true)) c.attn_scale = 1.0;
-    else if (const double s = cfg.number_or("attn_scale", -1.0); s > 0) c.attn_scale = s;
-    c.ln_eps = cfg.number_or("eps", 1e-5);
-    if (!(c.ln_eps > 0) || !std::isfinite(c.ln_eps)) cfg.fail("eps", "should be a positive number");
+    const auto embed = file.entries().find("embed.W_E");
+    cfg.set_embedding_rows(file.path(), embed != file.entries().end() && embed->second.shape.size() == 2
+                                            ? std::optional<std::int64_t>(embed->second.shape[0])
+                                            : std::nullopt);
+    Model m;
+    for (const auto& a : model_attributes()) a.from_json(m, cfg);
     try {
-        c.origin = parse_origin(cfg.string_or("origin", "imported"));
-    } catch (const Error& e) {
-        cfg.fail("origin", e.what());
-    }
-    try {
-        c.validate();
+        m.cfg.validate();
     } catch (const Error& e) {
         throw Error(cfg.path() + ": " + e.what());
     }
-    return c;
+    return m;
 }
 
 // Reads tensors by TransformerLens name, checking shapes against the config and values for NaN/inf.
@@ -458,8 +342,8 @@ public:
         }
         const auto& entry = m_file.entries().at(name);
         if (entry.shape != shape)
-            throw Error(m_file.path() + ": tensor '" + name + "' has shape " + shape_string(entry.shape) + ", expected " +
-                        shape_string(shape) + " from " + m_cfg.path());
+            throw Error(m_file.path() + ": tensor '" + name + "' has shape " + shape_string(entry.shape) +
+                        ", expected " + shape_string(shape) + " from " + m_cfg.path());
         SafetensorsTensor t = m_file.read(name);
         for (size_t i = 0; i < t.values.size(); ++i)
             if (!std::isfinite(t.values[i])) {
@@ -511,9 +395,8 @@ private:
 
 Model read_model_safetensors(const std::string& path, const std::string& config_path) {
     const SafetensorsFile file(path);
-    const ConfigJson cfg(config_path.empty() ? default_config_path(path) : config_path);
-    Model m;
-    m.cfg = parse_config(cfg, file);
+    ConfigJson cfg(config_path.empty() ? default_config_path(path) : config_path);
+    Model m = parse_config(cfg, file);
     const auto& c = m.cfg;
     check_parameter_limit(c, cfg.path());
 
@@ -536,28 +419,13 @@ Model read_model_safetensors(const std::string& path, const std::string& config_
         return s;
     };
     m.vocab = cfg.contains("vocab") ? sized_strings("vocab", c.d_vocab) : numbered_vocab(c.d_vocab);
-    if (cfg.contains("vocab_out")) m.vocab_out = sized_strings("vocab_out", c.d_vocab_out);
-    else m.vocab_out = c.d_vocab_out == c.d_vocab ? m.vocab.tokens() : numbered_vocab(c.d_vocab_out);
-    if (cfg.has("bos_token")) {
-        const json& bos = cfg.raw("bos_token");
-        if (bos.is_string()) {
-            m.cfg.bos_token = m.token_index(bos.get<std::string>());
-            if (m.cfg.bos_token < 0) cfg.fail("bos_token", "= " + bos.dump() + " is not in the vocabulary");
-        } else {
-            m.cfg.bos_token = cfg.integer("bos_token");
-            if (m.cfg.bos_token >= c.d_vocab)
-                cfg.fail("bos_token", "= " + bos.dump() + " is outside [0, d_vocab = " + std::to_string(c.d_vocab) + ")");
-        }
-    }
+    if (cfg.contains("vocab_out"))
+        m.vocab_out = sized_strings("vocab_out", c.d_vocab_out);
+    else
+        m.vocab_out = c.d_vocab_out == c.d_vocab ? m.vocab.tokens() : numbered_vocab(c.d_vocab_out);
     if (cfg.contains("residual_labels")) m.residual_labels = sized_strings("residual_labels", c.d_model);
     m.output_sop = cfg.string_or("output_sop", "");
     m.program_source = cfg.string_or("program_source", "");
-    try {
-        m.output_encoding = parse_output_encoding(cfg.string_or("output_encoding", ""));
-    } catch (const Error& e) {
-        cfg.fail("output_encoding", e.what());
-    }
-    if (cfg.contains("weight_processing")) m.weight_processing = cfg.strings("weight_processing");
 
     try {
         m.validate();
@@ -581,35 +449,14 @@ std::map<std::string, SafetensorsTensor> model_tensors(const Model& m) {
 
 void write_model_safetensors(const Model& m, const std::string& path, const std::string& config_path) {
     m.validate();
-    const auto& c = m.cfg;
     json j;
-    j["n_layers"] = c.n_layers;
-    j["n_heads"] = c.n_heads;
-    j["d_model"] = c.d_model;
-    j["d_head"] = c.d_head;
-    j["d_mlp"] = c.has_mlp() ? json(c.d_mlp) : json(nullptr);
-    j["d_vocab"] = c.d_vocab;
-    j["d_vocab_out"] = c.d_vocab_out;
-    j["n_ctx"] = c.n_ctx;
-    j["act_fn"] = to_string(c.act_fn);
-    j["normalization_type"] =
-        c.normalization_type == Normalization::none ? json(nullptr) : json(to_string(c.normalization_type));
-    j["positional_embedding_type"] = to_string(c.positional_embedding_type);
-    j["attn_only"] = !c.has_mlp();
-    j["attention_dir"] = c.causal ? "causal" : "bidirectional";
-    j["use_attn_scale"] = true;
-    j["attn_scale"] = c.effective_attn_scale();
-    j["eps"] = c.ln_eps;
-    j["default_prepend_bos"] = c.bos_token >= 0;
+    for (const auto& a : model_attributes()) a.to_json(m, j);
+    // Our own keys beside TransformerLens's: what the HDF5 model file keeps as datasets.
     j["vocab"] = m.vocab;
     j["vocab_out"] = m.vocab_out;
-    j["bos_token"] = c.bos_token >= 0 ? json(c.bos_token) : json(nullptr);
-    j["origin"] = to_string(c.origin);
     if (!m.residual_labels.empty()) j["residual_labels"] = m.residual_labels;
     if (!m.output_sop.empty()) j["output_sop"] = m.output_sop;
     if (!m.program_source.empty()) j["program_source"] = m.program_source;
-    if (!m.weight_processing.empty()) j["weight_processing"] = m.weight_processing;
-    if (m.output_encoding != OutputEncoding::none) j["output_encoding"] = to_string(m.output_encoding);
 
     write_safetensors(model_tensors(m), path);
     const std::string cfg_path = config_path.empty() ? default_config_path(path) : config_path;

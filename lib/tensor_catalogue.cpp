@@ -1,11 +1,13 @@
-// The tensor catalogue and the root-attribute table (see tensor_catalogue.hpp), and the slot
-// operations that let one loop read, write, fill and check any tensor whatever its Eigen layout.
+// The tensor catalogue and the root-attribute table with its config.json column (see
+// tensor_catalogue.hpp), and the slot operations that let one loop read, write, fill and check any tensor whatever its
+// Eigen layout.
 #include "lib/tensor_catalogue.hpp"
 
-#include "lib/error.hpp"
-
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+
+#include "lib/error.hpp"
 
 namespace circuits {
 
@@ -237,6 +239,8 @@ void check_slot(const TensorSpec& spec, const TensorSlot& slot) {
 namespace {
 
 using Type = ConfigAttribute::Type;
+using Opt = std::optional<AttributeValue>;
+using nlohmann::json;
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
     std::string out;
@@ -253,89 +257,233 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return out;
 }
 
-// A required or defaulted int field of ModelConfig, stored as an integer attribute.
+ConfigAttribute attribute(const char* name, Type type, bool required) {
+    ConfigAttribute a;
+    a.name = name;
+    a.type = type;
+    a.required = required;
+    return a;
+}
+
+// An int field of ModelConfig, stored as an integer attribute and under the same config.json key.
 ConfigAttribute int_field(const char* name, int ModelConfig::*field, bool required) {
-    return {name,
-            Type::integer,
-            required,
-            [field](const Model& m) -> std::optional<AttributeValue> { return std::int64_t{m.cfg.*field}; },
-            [field](Model& m, const AttributeValue& v) { m.cfg.*field = static_cast<int>(std::get<std::int64_t>(v)); },
-            nullptr};
+    ConfigAttribute a = attribute(name, Type::integer, required);
+    a.get = [field](const Model& m) -> Opt { return std::int64_t{m.cfg.*field}; };
+    a.set = [field](Model& m, const AttributeValue& v) { m.cfg.*field = static_cast<int>(std::get<std::int64_t>(v)); };
+    a.to_json = [name, field](const Model& m, json& j) { j[name] = m.cfg.*field; };
+    a.from_json = [name, field, required](Model& m, const ConfigJson& j) {
+        m.cfg.*field = required ? j.integer(name) : j.integer_or(name, m.cfg.*field);
+    };
+    return a;
 }
 
-ConfigAttribute double_field(const char* name, double ModelConfig::*field) {
-    return {name,
-            Type::real,
-            false,
-            [field](const Model& m) -> std::optional<AttributeValue> { return m.cfg.*field; },
-            [field](Model& m, const AttributeValue& v) { m.cfg.*field = std::get<double>(v); },
-            nullptr};
-}
-
-std::vector<ConfigAttribute> make_attributes() {
-    using Opt = std::optional<AttributeValue>;
-    std::vector<ConfigAttribute> a;
+// The dimensions. TransformerLens defaults: n_heads = -1 is d_model / d_head; d_vocab = -1 is
+// "from the tokenizer" (the embedding's rows); d_vocab_out = -1 is d_vocab; attn_only drops the
+// MLPs, and d_mlp unset is 4 d_model.
+void add_dimensions(std::vector<ConfigAttribute>& a) {
     a.push_back(int_field("n_layers", &ModelConfig::n_layers, true));
     a.push_back(int_field("n_heads", &ModelConfig::n_heads, true));
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        m.cfg.n_heads = j.integer_or("n_heads", -1);
+        if (m.cfg.n_heads != -1) return;
+        if (const int d_head = j.integer("d_head"); d_head > 0) m.cfg.n_heads = j.integer("d_model") / d_head;
+    };
     a.push_back(int_field("d_model", &ModelConfig::d_model, true));
     a.push_back(int_field("d_head", &ModelConfig::d_head, true));
     a.push_back(int_field("d_vocab", &ModelConfig::d_vocab, true));
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        m.cfg.d_vocab = j.integer_or("d_vocab", -1);
+        if (m.cfg.d_vocab == -1) m.cfg.d_vocab = j.embedding_rows();
+    };
     a.push_back(int_field("d_vocab_out", &ModelConfig::d_vocab_out, false));
     a.back().fallback = [](Model& m) { m.cfg.d_vocab_out = m.cfg.d_vocab; };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        m.cfg.d_vocab_out = j.integer_or("d_vocab_out", -1);
+        if (m.cfg.d_vocab_out == -1) m.cfg.d_vocab_out = m.cfg.d_vocab;
+    };
     a.push_back(int_field("n_ctx", &ModelConfig::n_ctx, true));
     a.push_back(int_field("d_mlp", &ModelConfig::d_mlp, false));
-    a.push_back({"positional_embedding_type", Type::text, true,
-                 [](const Model& m) -> Opt { return to_string(m.cfg.positional_embedding_type); },
-                 [](Model& m, const AttributeValue& v) {
-                     m.cfg.positional_embedding_type = parse_positional_embedding(std::get<std::string>(v));
-                 },
-                 nullptr});
-    a.push_back({"normalization_type", Type::text, true,
-                 [](const Model& m) -> Opt { return to_string(m.cfg.normalization_type); },
-                 [](Model& m, const AttributeValue& v) {
-                     m.cfg.normalization_type = parse_normalization(std::get<std::string>(v));
-                 },
-                 nullptr});
-    // Written as the divisor actually used, so a reader need not know the sqrt(d_head) default.
-    a.push_back({"attn_scale", Type::real, false, [](const Model& m) -> Opt { return m.cfg.effective_attn_scale(); },
-                 [](Model& m, const AttributeValue& v) { m.cfg.attn_scale = std::get<double>(v); }, nullptr});
-    a.push_back({"causal", Type::integer, false,
-                 [](const Model& m) -> Opt { return std::int64_t{m.cfg.causal ? 1 : 0}; },
-                 [](Model& m, const AttributeValue& v) { m.cfg.causal = std::get<std::int64_t>(v) != 0; }, nullptr});
-    a.push_back({"act_fn", Type::text, false,
-                 [](const Model& m) -> Opt {
-                     if (!m.cfg.has_mlp()) return std::nullopt;
-                     return to_string(m.cfg.act_fn);
-                 },
-                 [](Model& m, const AttributeValue& v) {
-                     // Without MLPs there is no activation: whatever a foreign file says is unused.
-                     if (m.cfg.has_mlp()) m.cfg.act_fn = parse_act_fn(std::get<std::string>(v));
-                 },
-                 nullptr});
-    a.push_back({"origin", Type::text, false, [](const Model& m) -> Opt { return to_string(m.cfg.origin); },
-                 [](Model& m, const AttributeValue& v) { m.cfg.origin = parse_origin(std::get<std::string>(v)); },
-                 nullptr});
+    a.back().to_json = [](const Model& m, json& j) {
+        j["d_mlp"] = m.cfg.has_mlp() ? json(m.cfg.d_mlp) : json(nullptr);
+        j["attn_only"] = !m.cfg.has_mlp();
+    };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        if (j.boolean_or("attn_only", false))
+            m.cfg.d_mlp = 0;
+        else
+            m.cfg.d_mlp = j.has("d_mlp") ? j.integer("d_mlp") : 4 * m.cfg.d_model;
+    };
+}
+
+// Positions and normalisation: the same names in both files; config.json writes null for none.
+void add_architecture(std::vector<ConfigAttribute>& a) {
+    a.push_back(attribute("positional_embedding_type", Type::text, true));
+    a.back().get = [](const Model& m) -> Opt { return to_string(m.cfg.positional_embedding_type); };
+    a.back().set = [](Model& m, const AttributeValue& v) {
+        m.cfg.positional_embedding_type = parse_positional_embedding(std::get<std::string>(v));
+    };
+    a.back().to_json = [](const Model& m, json& j) {
+        j["positional_embedding_type"] = to_string(m.cfg.positional_embedding_type);
+    };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        const std::string pos = j.string_or("positional_embedding_type", "standard");
+        if (pos != "standard" && pos != "shortformer" && pos != "none")
+            j.fail("positional_embedding_type", "= '" + pos + "' is not supported (standard, shortformer or none)");
+        m.cfg.positional_embedding_type = parse_positional_embedding(pos);
+    };
+    a.push_back(attribute("normalization_type", Type::text, true));
+    a.back().get = [](const Model& m) -> Opt { return to_string(m.cfg.normalization_type); };
+    a.back().set = [](Model& m, const AttributeValue& v) {
+        m.cfg.normalization_type = parse_normalization(std::get<std::string>(v));
+    };
+    a.back().to_json = [](const Model& m, json& j) {
+        j["normalization_type"] =
+            m.cfg.normalization_type == Normalization::none ? json(nullptr) : json(to_string(m.cfg.normalization_type));
+    };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        const std::string norm = j.string_or("normalization_type", "none");
+        if (norm != "none" && norm != "LN" && norm != "LNPre")
+            j.fail("normalization_type", "= '" + norm + "' is not supported (null, LN or LNPre)");
+        m.cfg.normalization_type = parse_normalization(norm);
+    };
+}
+
+// Attention: the scale written as the divisor actually used, so a reader need not know the
+// sqrt(d_head) default; TransformerLens divides by attn_scale, or by 1 when use_attn_scale is
+// false. causal is config.json's attention_dir.
+void add_attention_options(std::vector<ConfigAttribute>& a) {
+    a.push_back(attribute("attn_scale", Type::real, false));
+    a.back().get = [](const Model& m) -> Opt { return m.cfg.effective_attn_scale(); };
+    a.back().set = [](Model& m, const AttributeValue& v) { m.cfg.attn_scale = std::get<double>(v); };
+    a.back().to_json = [](const Model& m, json& j) {
+        j["use_attn_scale"] = true;
+        j["attn_scale"] = m.cfg.effective_attn_scale();
+    };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        if (!j.boolean_or("use_attn_scale", true))
+            m.cfg.attn_scale = 1.0;
+        else if (const double s = j.number_or("attn_scale", -1.0); s > 0)
+            m.cfg.attn_scale = s;
+    };
+    a.push_back(attribute("causal", Type::integer, false));
+    a.back().get = [](const Model& m) -> Opt { return std::int64_t{m.cfg.causal ? 1 : 0}; };
+    a.back().set = [](Model& m, const AttributeValue& v) { m.cfg.causal = std::get<std::int64_t>(v) != 0; };
+    a.back().to_json = [](const Model& m, json& j) { j["attention_dir"] = m.cfg.causal ? "causal" : "bidirectional"; };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        const std::string dir = j.string_or("attention_dir", "causal");
+        if (dir != "causal" && dir != "bidirectional")
+            j.fail("attention_dir", "should be causal or bidirectional, got '" + dir + "'");
+        m.cfg.causal = dir == "causal";
+    };
+    // Without MLPs there is no activation: the model file leaves it out, config.json (whose
+    // act_fn TransformerLens always has) keeps it, and whatever a foreign file says is unused.
+    a.push_back(attribute("act_fn", Type::text, false));
+    a.back().get = [](const Model& m) -> Opt {
+        if (!m.cfg.has_mlp()) return std::nullopt;
+        return to_string(m.cfg.act_fn);
+    };
+    a.back().set = [](Model& m, const AttributeValue& v) {
+        if (m.cfg.has_mlp()) m.cfg.act_fn = parse_act_fn(std::get<std::string>(v));
+    };
+    a.back().to_json = [](const Model& m, json& j) { j["act_fn"] = to_string(m.cfg.act_fn); };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        if (j.boolean_or("attn_only", false)) return;
+        const std::string act = j.string_or("act_fn", "relu");
+        if (act != "relu" && act != "gelu") j.fail("act_fn", "= '" + act + "' is not supported (relu or gelu)");
+        m.cfg.act_fn = parse_act_fn(act);
+    };
+}
+
+// A text attribute that is also a config.json string, read by `parse` with its error naming the key.
+template <typename Parse>
+void text_from_json(ConfigAttribute& a, const char* fallback, Parse parse) {
+    const char* name = a.name;
+    a.from_json = [name, fallback, parse](Model& m, const ConfigJson& j) {
+        try {
+            parse(m, j.string_or(name, fallback));
+        } catch (const Error& e) {
+            j.fail(name, e.what());
+        }
+    };
+}
+
+// The token given as an index or, in config.json, also as its string in "vocab".
+void add_bos_token(std::vector<ConfigAttribute>& a) {
     a.push_back(int_field("bos_token", &ModelConfig::bos_token, false));
-    a.push_back(double_field("ln_eps", &ModelConfig::ln_eps));
-    a.push_back({"weight_processing", Type::text, false,
-                 [](const Model& m) -> Opt {
-                     if (m.weight_processing.empty()) return std::nullopt;
-                     return join(m.weight_processing, ",");
-                 },
-                 [](Model& m, const AttributeValue& v) { m.weight_processing = split(std::get<std::string>(v), ','); },
-                 nullptr});
-    a.push_back({"output_encoding", Type::text, false,
-                 [](const Model& m) -> Opt {
-                     if (m.output_encoding == OutputEncoding::none) return std::nullopt;
-                     return to_string(m.output_encoding);
-                 },
-                 [](Model& m, const AttributeValue& v) {
-                     const auto& s = std::get<std::string>(v);
-                     // Written only when there is one: an empty attribute is not "none".
-                     if (s.empty()) throw Error("output_encoding is '', expected categorical or numerical");
-                     m.output_encoding = parse_output_encoding(s);
-                 },
-                 nullptr});
+    a.back().to_json = [](const Model& m, json& j) {
+        j["default_prepend_bos"] = m.cfg.bos_token >= 0;
+        j["bos_token"] = m.cfg.bos_token >= 0 ? json(m.cfg.bos_token) : json(nullptr);
+    };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        if (!j.has("bos_token")) return;
+        const json& bos = j.raw("bos_token");
+        if (bos.is_string()) {
+            const auto vocab = j.contains("vocab") ? j.strings("vocab") : numbered_vocab(m.cfg.d_vocab);
+            const auto it = std::find(vocab.begin(), vocab.end(), bos.get<std::string>());
+            if (it == vocab.end()) j.fail("bos_token", "= " + bos.dump() + " is not in the vocabulary");
+            m.cfg.bos_token = static_cast<int>(it - vocab.begin());
+            return;
+        }
+        m.cfg.bos_token = j.integer("bos_token");
+        if (m.cfg.bos_token >= m.cfg.d_vocab)
+            j.fail("bos_token", "= " + bos.dump() + " is outside [0, d_vocab = " + std::to_string(m.cfg.d_vocab) + ")");
+    };
+}
+
+// Where the model came from and what was done to it: circuits' own keys in config.json.
+void add_provenance(std::vector<ConfigAttribute>& a) {
+    a.push_back(attribute("origin", Type::text, false));
+    a.back().get = [](const Model& m) -> Opt { return to_string(m.cfg.origin); };
+    a.back().set = [](Model& m, const AttributeValue& v) { m.cfg.origin = parse_origin(std::get<std::string>(v)); };
+    a.back().to_json = [](const Model& m, json& j) { j["origin"] = to_string(m.cfg.origin); };
+    text_from_json(a.back(), "imported", [](Model& m, const std::string& s) { m.cfg.origin = parse_origin(s); });
+    add_bos_token(a);
+    a.push_back(attribute("ln_eps", Type::real, false));
+    a.back().get = [](const Model& m) -> Opt { return m.cfg.ln_eps; };
+    a.back().set = [](Model& m, const AttributeValue& v) { m.cfg.ln_eps = std::get<double>(v); };
+    a.back().to_json = [](const Model& m, json& j) { j["eps"] = m.cfg.ln_eps; };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        m.cfg.ln_eps = j.number_or("eps", 1e-5);
+        if (!(m.cfg.ln_eps > 0) || !std::isfinite(m.cfg.ln_eps)) j.fail("eps", "should be a positive number");
+    };
+    // A comma-joined attribute in the model file, a list of strings in config.json.
+    a.push_back(attribute("weight_processing", Type::text, false));
+    a.back().get = [](const Model& m) -> Opt {
+        if (m.weight_processing.empty()) return std::nullopt;
+        return join(m.weight_processing, ",");
+    };
+    a.back().set = [](Model& m, const AttributeValue& v) {
+        m.weight_processing = split(std::get<std::string>(v), ',');
+    };
+    a.back().to_json = [](const Model& m, json& j) {
+        if (!m.weight_processing.empty()) j["weight_processing"] = m.weight_processing;
+    };
+    a.back().from_json = [](Model& m, const ConfigJson& j) {
+        if (j.contains("weight_processing")) m.weight_processing = j.strings("weight_processing");
+    };
+    a.push_back(attribute("output_encoding", Type::text, false));
+    a.back().get = [](const Model& m) -> Opt {
+        if (m.output_encoding == OutputEncoding::none) return std::nullopt;
+        return to_string(m.output_encoding);
+    };
+    a.back().set = [](Model& m, const AttributeValue& v) {
+        const auto& s = std::get<std::string>(v);
+        // Written only when there is one: an empty attribute is not "none".
+        if (s.empty()) throw Error("output_encoding is '', expected categorical or numerical");
+        m.output_encoding = parse_output_encoding(s);
+    };
+    a.back().to_json = [](const Model& m, json& j) {
+        if (m.output_encoding != OutputEncoding::none) j["output_encoding"] = to_string(m.output_encoding);
+    };
+    text_from_json(a.back(), "", [](Model& m, const std::string& s) { m.output_encoding = parse_output_encoding(s); });
+}
+
+std::vector<ConfigAttribute> make_attributes() {
+    std::vector<ConfigAttribute> a;
+    add_dimensions(a);
+    add_architecture(a);
+    add_attention_options(a);
+    add_provenance(a);
     return a;
 }
 

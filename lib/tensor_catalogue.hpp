@@ -2,14 +2,15 @@
 // and every reader and writer (HDF5, safetensors) walk these lists instead of naming tensors.
 #pragma once
 
-#include "lib/model.hpp"
-
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include "lib/config_json.hpp"
+#include "lib/model.hpp"
 
 namespace circuits {
 
@@ -60,7 +61,9 @@ void slot_fill(const TensorSlot& slot, const std::vector<std::int64_t>& shape, f
 void check_slot(const TensorSpec& spec, const TensorSlot& slot);
 
 // A root attribute of the HDF5 model file (ModelConfig fields and the few Model fields stored
-// beside them), in the order the writer stores them.
+// beside them), in the order the writer stores them, and the same setting in the config.json beside
+// a safetensors file: TransformerLens's HookedTransformerConfig keys, whose names, encodings and
+// defaults differ (ln_eps is "eps", causal is "attention_dir", d_mlp comes with "attn_only", ...).
 using AttributeValue = std::variant<std::int64_t, double, std::string>;
 struct ConfigAttribute {
     enum class Type { integer, real, text };
@@ -73,6 +76,11 @@ struct ConfigAttribute {
     std::function<void(Model&, const AttributeValue&)> set;
     // For an optional attribute the file lacks: the default when it is not the ModelConfig default.
     std::function<void(Model&)> fallback;
+    // Writes the setting's config.json keys (null where TransformerLens writes null).
+    std::function<void(const Model&, nlohmann::json&)> to_json;
+    // Reads them, TransformerLens's default for an absent or null key; throws Error naming the key
+    // for a value circuits does not support. Rows are read in order: a later one may use an earlier.
+    std::function<void(Model&, const ConfigJson&)> from_json;
 };
 const std::vector<ConfigAttribute>& model_attributes();
 

@@ -131,6 +131,27 @@ TEST_CASE("tensor_catalogue: the root attributes are listed once, required ones 
                                             "positional_embedding_type", "normalization_type"});
 }
 
+TEST_CASE("tensor_catalogue: every root attribute is also read from and written to config.json") {
+    for (const auto& a : model_attributes()) {
+        CHECK_MESSAGE(static_cast<bool>(a.to_json), a.name);
+        CHECK_MESSAGE(static_cast<bool>(a.from_json), a.name);
+    }
+    // TransformerLens's names for the settings whose config.json key differs from the attribute.
+    auto cfg = test::small_config(PositionalEmbedding::standard, Normalization::none, 0);
+    cfg.causal = false;
+    cfg.ln_eps = 1e-6;
+    const Model m = test::random_model(cfg, 3);
+    nlohmann::json j;
+    for (const auto& a : model_attributes()) a.to_json(m, j);
+    CHECK(j["attention_dir"] == "bidirectional");
+    CHECK(j["eps"] == 1e-6);
+    CHECK(j["attn_only"] == true);
+    CHECK(j["d_mlp"].is_null());
+    CHECK(j["normalization_type"].is_null());
+    CHECK_FALSE(j.contains("causal"));
+    CHECK_FALSE(j.contains("ln_eps"));
+}
+
 // A written model whose d_mlp attribute claims 2e9 hidden units: 2 layers x 2 x 12 x 2e9 weights
 // in the MLPs alone, far over the limit, while the attention and embeddings are tiny.
 TEST_CASE("regression: the 4e9 parameter guard counts d_mlp in the HDF5 reader as in the safetensors reader") {
