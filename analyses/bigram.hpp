@@ -1,17 +1,17 @@
 // The bigram pass: the direct path W_E W_U (+ b_U), top output tokens per input token.
 #pragma once
 
+#include <Eigen/Core>
+#include <cstdint>
+
+#include "analyses/defaults.hpp"
 #include "analyses/results.hpp"
 #include "lib/model.hpp"
-
-#include <Eigen/Core>
-
-#include <cstdint>
 
 namespace circuits::analyses {
 
 struct BigramOptions {
-    int top_k = 10;
+    int top_k = defaults::top_k;
     // Add the unembedding bias, so that a zero-layer model's table is its actual logits.
     bool include_b_U = true;
     int threads = 0;                 // 0 = hardware concurrency

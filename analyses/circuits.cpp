@@ -1,12 +1,12 @@
 // The circuits pass: full-vocabulary QK and OV circuits per head, reduced tile by tile.
 #include "analyses/circuits.hpp"
 
+#include <algorithm>
+
 #include "lib/error.hpp"
+#include "lib/factored_matrix.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
-#include "lib/factored_matrix.hpp"
-
-#include <algorithm>
 
 namespace circuits::analyses {
 
@@ -30,6 +30,78 @@ std::pair<float, float> diagonal_stats(const Eigen::VectorXi& rank) {
     return {static_cast<float>(top1), static_cast<float>(mean)};
 }
 
+// The result with every array at its shape for `model`, entries undefined (-1 tokens, NaN values).
+CircuitsResult empty_result(const Model& model, const CircuitsOptions& options, int P) {
+    const auto& c = model.cfg;
+    const int k_ov = std::min(options.top_k, c.d_vocab_out), k_qk = std::min(options.top_k, c.d_vocab);
+    CircuitsResult r;
+    r.top_k = options.top_k;
+    r.n_positions = P;
+    r.attn_scale = c.effective_attn_scale();
+    r.diagonal_defined = same_vocabulary(model);
+    r.has_positions = c.has_positions();
+    using U = std::uint64_t;
+    const U uL = static_cast<U>(c.n_layers), uH = static_cast<U>(c.n_heads), uV = static_cast<U>(c.d_vocab),
+            uP = static_cast<U>(P);
+    r.ov_top_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_ov)}, -1);
+    r.ov_top_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_ov)});
+    r.qk_top_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_qk)}, -1);
+    r.qk_top_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_qk)});
+    r.skip_trigram_dest_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_qk)}, -1);
+    r.skip_trigram_dest_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_qk)});
+    for (auto* x : {&r.ov_diag_top1, &r.ov_diag_rank_mean, &r.qk_diag_top1, &r.qk_diag_rank_mean})
+        *x = Array<float>::nan({uL, uH});
+    r.qk_pos = Array<float>::nan({uL, uH, uP, uP});
+    return r;
+}
+
+// Head (l, h)'s OV, QK and positional QK circuits, reduced into r. W_pos: the first P positions.
+void head_circuits(const Model& model, const Matrix& W_pos, const RowReduceOptions& ro, int l, int h,
+                   CircuitsResult& r) {
+    const auto& a = model.blocks[static_cast<size_t>(l)].attn;
+    const auto uh = static_cast<size_t>(h);
+    const float inv_scale = static_cast<float>(1.0 / r.attn_scale);
+    // OV = (W_E W_V)(W_O W_U): inner dimension d_head.
+    {
+        FactoredMatrix ov(parallel_product(model.W_E, a.W_V[uh], ro.threads),   // [V, d_head]
+                          parallel_product(a.W_O[uh], model.W_U, ro.threads));  // [d_head, V_out]
+        RowReduceOptions o = ro;
+        o.diagonal = r.diagonal_defined;
+        const RowReduction red = reduce_rows(ov, o);
+        put_top(r.ov_top_tokens, r.ov_top_values, l, h, red.row_indices, red.row_values);
+        if (r.diagonal_defined) {
+            const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
+            r.ov_diag_top1.at({l, h}) = top1;
+            r.ov_diag_rank_mean.at({l, h}) = mean;
+        }
+    }
+    // QK = (W_E W_Q / s)(W_E W_K)ᵀ: rows are queries; columns (keys) give the skip-trigram destinations.
+    {
+        Matrix EQ = parallel_product(model.W_E, a.W_Q[uh], ro.threads);  // [V, d_head]
+        EQ *= inv_scale;
+        const Matrix EK = parallel_product(model.W_E, a.W_K[uh], ro.threads);  // [V, d_head]
+        FactoredMatrix qk(std::move(EQ), EK.transpose());
+        RowReduceOptions o = ro;
+        o.column_top_k = ro.top_k;
+        o.diagonal = true;
+        const RowReduction red = reduce_rows(qk, o);
+        put_top(r.qk_top_tokens, r.qk_top_values, l, h, red.row_indices, red.row_values);
+        put_top(r.skip_trigram_dest_tokens, r.skip_trigram_dest_values, l, h, red.column_indices, red.column_values);
+        const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
+        r.qk_diag_top1.at({l, h}) = top1;
+        r.qk_diag_rank_mean.at({l, h}) = mean;
+    }
+    if (r.has_positions) {
+        // Standard and shortformer alike: W_pos enters the query and key inputs.
+        const Matrix qp = (W_pos * a.W_Q[uh]) * inv_scale;  // [P, d_head]
+        const Matrix kp = W_pos * a.W_K[uh];                // [P, d_head]
+        const Matrix pos = qp * kp.transpose();             // [P query, P key]
+        const auto P = static_cast<int>(W_pos.rows());
+        for (int i = 0; i < P; ++i)
+            for (int j = 0; j < P; ++j) r.qk_pos.at({l, h, i, j}) = pos(i, j);
+    }
+}
+
 }  // namespace
 
 CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& options) {
@@ -39,82 +111,16 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
     if (options.n_positions < 0 || options.n_positions > c.n_ctx)
         throw Error("circuits: n_positions must be in [0, n_ctx = " + std::to_string(c.n_ctx) + "], got " +
                     std::to_string(options.n_positions));
-    const int L = c.n_layers, H = c.n_heads, V = c.d_vocab;
     const int P = options.n_positions > 0 ? options.n_positions : std::min(c.n_ctx, 32);
-    const int k_ov = std::min(options.top_k, c.d_vocab_out), k_qk = std::min(options.top_k, V);
-
-    CircuitsResult r;
-    r.top_k = options.top_k;
-    r.n_positions = P;
-    r.attn_scale = c.effective_attn_scale();
-    r.diagonal_defined = same_vocabulary(model);
-    r.has_positions = c.has_positions();
-    using U = std::uint64_t;
-    const U uL = static_cast<U>(L), uH = static_cast<U>(H), uV = static_cast<U>(V), uP = static_cast<U>(P);
-    r.ov_top_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_ov)}, -1);
-    r.ov_top_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_ov)});
-    r.qk_top_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_qk)}, -1);
-    r.qk_top_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_qk)});
-    r.skip_trigram_dest_tokens = Array<std::int64_t>::filled({uL, uH, uV, static_cast<U>(k_qk)}, -1);
-    r.skip_trigram_dest_values = Array<float>::nan({uL, uH, uV, static_cast<U>(k_qk)});
-    for (auto* a : {&r.ov_diag_top1, &r.ov_diag_rank_mean, &r.qk_diag_top1, &r.qk_diag_rank_mean})
-        *a = Array<float>::nan({uL, uH});
-    r.qk_pos = Array<float>::nan({uL, uH, uP, uP});
-
+    CircuitsResult r = empty_result(model, options, P);
     RowReduceOptions ro;
     ro.top_k = options.top_k;
     ro.threads = options.threads;
     ro.block_rows = options.block_rows;
     ro.block_cols = options.block_cols;
-    const float inv_scale = static_cast<float>(1.0 / r.attn_scale);
     const Matrix W_pos = r.has_positions ? Matrix(model.W_pos.topRows(P)) : Matrix();  // [P, d_model]
-
-    for (int l = 0; l < L; ++l) {
-        const auto& a = model.blocks[static_cast<size_t>(l)].attn;
-        for (int h = 0; h < H; ++h) {
-            const auto uh = static_cast<size_t>(h);
-            // OV = (W_E W_V)(W_O W_U): inner dimension d_head.
-            {
-                FactoredMatrix ov(parallel_product(model.W_E, a.W_V[uh], options.threads),   // [V, d_head]
-                                  parallel_product(a.W_O[uh], model.W_U, options.threads));  // [d_head, V_out]
-                RowReduceOptions o = ro;
-                o.diagonal = r.diagonal_defined;
-                const RowReduction red = reduce_rows(ov, o);
-                put_top(r.ov_top_tokens, r.ov_top_values, l, h, red.row_indices, red.row_values);
-                if (r.diagonal_defined) {
-                    const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
-                    r.ov_diag_top1.at({l, h}) = top1;
-                    r.ov_diag_rank_mean.at({l, h}) = mean;
-                }
-            }
-            // QK = (W_E W_Q / s)(W_E W_K)ᵀ: rows are queries; columns (keys) give the skip-trigram
-            // destinations.
-            {
-                Matrix EQ = parallel_product(model.W_E, a.W_Q[uh], options.threads);  // [V, d_head]
-                EQ *= inv_scale;
-                const Matrix EK = parallel_product(model.W_E, a.W_K[uh], options.threads);  // [V, d_head]
-                FactoredMatrix qk(std::move(EQ), EK.transpose());
-                RowReduceOptions o = ro;
-                o.column_top_k = options.top_k;
-                o.diagonal = true;
-                const RowReduction red = reduce_rows(qk, o);
-                put_top(r.qk_top_tokens, r.qk_top_values, l, h, red.row_indices, red.row_values);
-                put_top(r.skip_trigram_dest_tokens, r.skip_trigram_dest_values, l, h, red.column_indices,
-                        red.column_values);
-                const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
-                r.qk_diag_top1.at({l, h}) = top1;
-                r.qk_diag_rank_mean.at({l, h}) = mean;
-            }
-            if (r.has_positions) {
-                // Standard and shortformer alike: W_pos enters the query and key inputs.
-                const Matrix qp = (W_pos * a.W_Q[uh]) * inv_scale;  // [P, d_head]
-                const Matrix kp = W_pos * a.W_K[uh];                // [P, d_head]
-                const Matrix pos = qp * kp.transpose();             // [P query, P key]
-                for (int i = 0; i < P; ++i)
-                    for (int j = 0; j < P; ++j) r.qk_pos.at({l, h, i, j}) = pos(i, j);
-            }
-        }
-    }
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) head_circuits(model, W_pos, ro, l, h, r);
     return r;
 }
 

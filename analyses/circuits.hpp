@@ -2,18 +2,18 @@
 // trigrams, diagonal statistics) and the positional QK circuit.
 #pragma once
 
-#include "analyses/results.hpp"
-#include "lib/model.hpp"
-
 #include <Eigen/Core>
-
 #include <cstdint>
 #include <string>
+
+#include "analyses/defaults.hpp"
+#include "analyses/results.hpp"
+#include "lib/model.hpp"
 
 namespace circuits::analyses {
 
 struct CircuitsOptions {
-    int top_k = 10;
+    int top_k = defaults::top_k;
     int n_positions = 0;             // P of qk_pos; 0 = min(n_ctx, 32)
     int threads = 0;                 // 0 = hardware concurrency
     Eigen::Index block_rows = 256;   // tokens per task (rows of one GEMM tile)
@@ -31,22 +31,22 @@ struct CircuitsOptions {
 // are the top query tokens of column s of QK (skip_trigram_dest_*), the outputs are row s of OV
 // (ov_top_*).
 struct CircuitsResult {
-    int top_k = 0;          // as requested; a dimension of fewer tokens keeps all of them
-    int n_positions = 0;    // P
-    double attn_scale = 0;  // s
-    bool diagonal_defined = false;  // OV diagonal statistics need the output vocabulary = input one
-    bool has_positions = false;     // false: qk_pos is NaN (positional_embedding_type none)
-    Array<std::int64_t> ov_top_tokens;  // [L, H, d_vocab, k_ov] top output tokens per source token
-    Array<float> ov_top_values;         // [L, H, d_vocab, k_ov], k_ov = min(top_k, d_vocab_out)
-    Array<std::int64_t> qk_top_tokens;  // [L, H, d_vocab, k_qk] top key tokens per query token
-    Array<float> qk_top_values;         // [L, H, d_vocab, k_qk], k_qk = min(top_k, d_vocab)
+    int top_k = 0;                                 // as requested; a dimension of fewer tokens keeps all of them
+    int n_positions = 0;                           // P
+    double attn_scale = 0;                         // s
+    bool diagonal_defined = false;                 // OV diagonal statistics need the output vocabulary = input one
+    bool has_positions = false;                    // false: qk_pos is NaN (positional_embedding_type none)
+    Array<std::int64_t> ov_top_tokens;             // [L, H, d_vocab, k_ov] top output tokens per source token
+    Array<float> ov_top_values;                    // [L, H, d_vocab, k_ov], k_ov = min(top_k, d_vocab_out)
+    Array<std::int64_t> qk_top_tokens;             // [L, H, d_vocab, k_qk] top key tokens per query token
+    Array<float> qk_top_values;                    // [L, H, d_vocab, k_qk], k_qk = min(top_k, d_vocab)
     Array<std::int64_t> skip_trigram_dest_tokens;  // [L, H, d_vocab, k_qk] top query tokens per key token
     Array<float> skip_trigram_dest_values;         // [L, H, d_vocab, k_qk]
-    Array<float> ov_diag_top1;       // [L, H] share of source tokens whose top OV output is themselves
-    Array<float> ov_diag_rank_mean;  // [L, H] mean position of the token itself in its OV row (0 = top)
-    Array<float> qk_diag_top1;       // [L, H] share of query tokens whose top key is themselves
-    Array<float> qk_diag_rank_mean;  // [L, H] mean position of the token itself in its QK row (0 = top)
-    Array<float> qk_pos;             // [L, H, P, P] (W_pos W_Q)(W_pos W_K)ᵀ / s, first P positions
+    Array<float> ov_diag_top1;                     // [L, H] share of source tokens whose top OV output is themselves
+    Array<float> ov_diag_rank_mean;                // [L, H] mean position of the token itself in its OV row (0 = top)
+    Array<float> qk_diag_top1;                     // [L, H] share of query tokens whose top key is themselves
+    Array<float> qk_diag_rank_mean;                // [L, H] mean position of the token itself in its QK row (0 = top)
+    Array<float> qk_pos;                           // [L, H, P, P] (W_pos W_Q)(W_pos W_K)ᵀ / s, first P positions
 };
 
 // Throws Error for top_k < 1, n_positions outside [0, n_ctx], or an inconsistent model

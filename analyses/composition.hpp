@@ -2,17 +2,18 @@
 // random-matrix baseline for this model's shapes.
 #pragma once
 
+#include <cstdint>
+
+#include "analyses/defaults.hpp"
 #include "analyses/results.hpp"
 #include "lib/model.hpp"
-
-#include <cstdint>
 
 namespace circuits::analyses {
 
 struct CompositionOptions {
-    int baseline_samples = 1000;  // random factor draws for the baseline (>= 2)
-    std::uint64_t seed = 0;       // the baseline draws are a function of (seed, sample index) only
-    int threads = 0;              // 0 = hardware concurrency
+    int baseline_samples = defaults::baseline_samples;  // random factor draws for the baseline (>= 2)
+    std::uint64_t seed = defaults::seed;  // the baseline draws are a function of (seed, sample index) only
+    int threads = 0;                      // 0 = hardware concurrency
 };
 
 // Mean and standard deviation of a score over random factors.

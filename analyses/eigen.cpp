@@ -1,12 +1,12 @@
 // The eigen pass: per-head OV and QK spectra through d_head × d_head cores, copying scores.
 #include "analyses/eigen.hpp"
 
+#include <cmath>
+#include <tuple>
+
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
-
-#include <cmath>
-#include <tuple>
 
 namespace circuits::analyses {
 
@@ -26,20 +26,20 @@ struct HeadSpectra {
     void init(const ModelConfig& c) {
         using U = std::uint64_t;
         const U uL = static_cast<U>(c.n_layers), uH = static_cast<U>(c.n_heads), udh = static_cast<U>(c.d_head);
-        re = make_array<float>({uL, uH, udh}, kUndefined);
-        im = make_array<float>({uL, uH, udh}, kUndefined);
-        copying = make_array<float>({uL, uH}, kUndefined);
-        converged = make_array<std::uint8_t>({uL, uH}, 0);
+        re = Array<float>::filled({uL, uH, udh}, kUndefined);
+        im = Array<float>::filled({uL, uH, udh}, kUndefined);
+        copying = Array<float>::filled({uL, uH}, kUndefined);
+        converged = Array<std::uint8_t>::filled({uL, uH}, 0);
     }
     // Head (l, h)'s eigenvalues (as many as fit, by decreasing modulus), copying score and status.
     void put(int l, int h, const Eigenvalues& e) {
         const auto n = std::min<std::int64_t>(e.values.size(), static_cast<std::int64_t>(re.dims[2]));
         for (std::int64_t i = 0; i < n; ++i) {
-            entry(re, {l, h, i}) = static_cast<float>(e.values[i].real());
-            entry(im, {l, h, i}) = static_cast<float>(e.values[i].imag());
+            re.at({l, h, i}) = static_cast<float>(e.values[i].real());
+            im.at({l, h, i}) = static_cast<float>(e.values[i].imag());
         }
-        entry(copying, {l, h}) = copying_score(e.values);
-        entry(converged, {l, h}) = e.status == EigenStatus::ok ? 1 : 0;
+        copying.at({l, h}) = copying_score(e.values);
+        converged.at({l, h}) = e.status == EigenStatus::ok ? 1 : 0;
     }
 };
 
@@ -53,7 +53,7 @@ struct SharedEmbeddings {
 
 // Every head's OV spectrum through its core W_O (W_U W_E) W_V, and its copying score: the one place
 // OV copying scores are computed. Fills the ov_* members of r.
-void fill_ov(const Model& model, const EigenPassOptions& options, EigenResult& r) {
+void fill_ov(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams, EigenResult& r) {
     const auto& c = model.cfg;
     const SharedVocabulary shared = shared_vocabulary(model);
     r.ov_defined = shared.size() > 0;
@@ -63,10 +63,8 @@ void fill_ov(const Model& model, const EigenPassOptions& options, EigenResult& r
     HeadSpectra ov{r.ov_eigenvalues_re, r.ov_eigenvalues_im, r.ov_copying, r.ov_converged};
     ov.init(c);
     if (!r.ov_defined) return;
-    SharedEmbeddings e;
-    if (!shared.identity) std::tie(e.E, e.U) = shared_embeddings(model, shared);
     // The d_vocab-long sum, once for every head: W_U W_E [d_model, d_model] over the shared tokens.
-    const Eigen::MatrixXd G_UE = accurate_product(e.W_U(model, shared), e.W_E(model, shared), options.threads);
+    const Eigen::MatrixXd& G_UE = grams.C_exact;
     for (int l = 0; l < c.n_layers; ++l) {
         const auto& a = model.blocks[static_cast<size_t>(l)].attn;
         for (int h = 0; h < c.n_heads; ++h) {
@@ -79,11 +77,11 @@ void fill_ov(const Model& model, const EigenPassOptions& options, EigenResult& r
 }
 
 // Every head's QK spectrum through its core W_Kᵀ (W_Eᵀ W_E) W_Q / s. Fills the qk_* members of r.
-void fill_qk(const Model& model, const EigenPassOptions& options, EigenResult& r) {
+void fill_qk(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams, EigenResult& r) {
     const auto& c = model.cfg;
     HeadSpectra qk{r.qk_eigenvalues_re, r.qk_eigenvalues_im, r.qk_copying, r.qk_converged};
     qk.init(c);
-    const Eigen::MatrixXd G_E = accurate_gram(model.W_E, options.threads);  // W_Eᵀ W_E, once for every head
+    const Eigen::MatrixXd& G_E = grams.G_E_exact;  // W_Eᵀ W_E, once for every head
     const double inv_scale = 1.0 / c.effective_attn_scale();
     for (int l = 0; l < c.n_layers; ++l) {
         const auto& a = model.blocks[static_cast<size_t>(l)].attn;
@@ -99,8 +97,8 @@ void fill_qk(const Model& model, const EigenPassOptions& options, EigenResult& r
 void fill_direct(const Model& model, const EigenPassOptions& options, EigenResult& r) {
     const SharedVocabulary shared = shared_vocabulary(model);
     if (!r.ov_defined) {
-        r.direct_eigenvalues_re = make_array<float>({0}, kUndefined);
-        r.direct_eigenvalues_im = make_array<float>({0}, kUndefined);
+        r.direct_eigenvalues_re = Array<float>::filled({0}, kUndefined);
+        r.direct_eigenvalues_im = Array<float>::filled({0}, kUndefined);
         return;
     }
     SharedEmbeddings e;
@@ -110,8 +108,8 @@ void fill_direct(const Model& model, const EigenPassOptions& options, EigenResul
     r.direct_status = ev.status;
     r.direct_copying = copying_score(ev.values);
     const auto n = static_cast<std::uint64_t>(ev.values.size());
-    r.direct_eigenvalues_re = make_array<float>({n}, kUndefined);
-    r.direct_eigenvalues_im = make_array<float>({n}, kUndefined);
+    r.direct_eigenvalues_re = Array<float>::filled({n}, kUndefined);
+    r.direct_eigenvalues_im = Array<float>::filled({n}, kUndefined);
     for (Eigen::Index i = 0; i < ev.values.size(); ++i) {
         r.direct_eigenvalues_re.data[static_cast<size_t>(i)] = static_cast<float>(ev.values[i].real());
         r.direct_eigenvalues_im.data[static_cast<size_t>(i)] = static_cast<float>(ev.values[i].imag());
@@ -122,18 +120,25 @@ void fill_direct(const Model& model, const EigenPassOptions& options, EigenResul
 
 EigenResult compute_eigen(const Model& model, const EigenPassOptions& options) {
     model.validate();  // every shape below is then the config's
+    return compute_eigen(model, options, embedding_grams(model, options.threads));
+}
+
+EigenResult compute_eigen(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams) {
+    model.validate();
+    check_grams(grams, model.cfg, "eigen");
     EigenResult r;
     r.solver = options.solver;
     r.head_cores_iterative = std::min(model.cfg.d_head, model.cfg.d_model) > options.solver.dense_max_dim;
-    fill_ov(model, options, r);
-    fill_qk(model, options, r);
+    fill_ov(model, options, grams, r);
+    fill_qk(model, options, grams, r);
     fill_direct(model, options, r);
     return r;
 }
 
-Array<float> compute_ov_copying(const Model& model, const EigenPassOptions& options) {
+Array<float> compute_ov_copying(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams) {
+    check_grams(grams, model.cfg, "eigen");
     EigenResult r;
-    fill_ov(model, options, r);
+    fill_ov(model, options, grams, r);
     return r.ov_copying;
 }
 

@@ -2,12 +2,12 @@
 // the copying scores Σλ / Σ|λ|; likewise for the direct path.
 #pragma once
 
+#include <string>
+
 #include "analyses/embedding_grams.hpp"
 #include "analyses/results.hpp"
 #include "lib/factored_matrix.hpp"
 #include "lib/model.hpp"
-
-#include <string>
 
 namespace circuits::analyses {
 
@@ -32,17 +32,17 @@ struct EigenResult {
     EigenOptions solver;
     bool ov_defined = false;
     std::string ov_undefined_reason;  // empty when ov_defined
-    int ov_shared_tokens = 0;         // tokens in the OV and direct circuits (all of them when the vocabularies are equal)
-    bool ov_all_tokens = false;       // the output vocabulary is the input one
-    Array<float> ov_eigenvalues_re;   // [L, H, d_head]
-    Array<float> ov_eigenvalues_im;   // [L, H, d_head]
-    Array<float> qk_eigenvalues_re;   // [L, H, d_head]
-    Array<float> qk_eigenvalues_im;   // [L, H, d_head]
-    Array<float> ov_copying;          // [L, H]
-    Array<float> qk_copying;          // [L, H]
-    Array<std::uint8_t> ov_converged;  // [L, H] 1 = every requested eigenvalue converged (0 when undefined)
-    Array<std::uint8_t> qk_converged;  // [L, H]
-    bool head_cores_iterative = false;  // d_head > dense_max_dim: head spectra are top-n_top only
+    int ov_shared_tokens = 0;    // tokens in the OV and direct circuits (all of them when the vocabularies are equal)
+    bool ov_all_tokens = false;  // the output vocabulary is the input one
+    Array<float> ov_eigenvalues_re;      // [L, H, d_head]
+    Array<float> ov_eigenvalues_im;      // [L, H, d_head]
+    Array<float> qk_eigenvalues_re;      // [L, H, d_head]
+    Array<float> qk_eigenvalues_im;      // [L, H, d_head]
+    Array<float> ov_copying;             // [L, H]
+    Array<float> qk_copying;             // [L, H]
+    Array<std::uint8_t> ov_converged;    // [L, H] 1 = every requested eigenvalue converged (0 when undefined)
+    Array<std::uint8_t> qk_converged;    // [L, H]
+    bool head_cores_iterative = false;   // d_head > dense_max_dim: head spectra are top-n_top only
     Array<float> direct_eigenvalues_re;  // [n] n = min(d_model, d_vocab), or n_top when iterative
     Array<float> direct_eigenvalues_im;  // [n]
     float direct_copying = kUndefined;
@@ -52,10 +52,12 @@ struct EigenResult {
 
 // Throws Error for an inconsistent model (Model::validate); solver non-convergence is a status.
 EigenResult compute_eigen(const Model& model, const EigenPassOptions& options = {});
+// The same with the run's embedding Gram matrices (PassContext::grams), computed once for every pass.
+EigenResult compute_eigen(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams);
 
 // /eigen/ov_copying alone [L, H], by the same computation as compute_eigen's: the passes that report
 // OV copying (induction) read it from here rather than computing it again.
-Array<float> compute_ov_copying(const Model& model, const EigenPassOptions& options = {});
+Array<float> compute_ov_copying(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams);
 
 // Writes /eigen/{ov,qk}_eigenvalues_{re,im}, {ov,qk}_copying, {ov,qk}_converged,
 // direct_eigenvalues_{re,im} and the attributes direct_copying, direct_solver, direct_status,

@@ -2,15 +2,14 @@
 // (traces, copying scores) that the weight-based passes build on them.
 #include "analyses/embedding_grams.hpp"
 
-#include "analyses/results.hpp"
-#include "lib/error.hpp"
-#include "lib/parallel.hpp"
-
 #include <Eigen/Eigenvalues>
-
 #include <cmath>
 #include <complex>
 #include <limits>
+
+#include "analyses/results.hpp"
+#include "lib/error.hpp"
+#include "lib/factored_matrix.hpp"
 
 namespace circuits::analyses {
 
@@ -30,51 +29,28 @@ EmbeddingGrams embedding_grams(const Model& model, int threads) {
     g.same_vocab = shared.identity;
     g.copying_defined = shared.size() > 0;
     g.shared_tokens = shared.size();
-
-    // Each thread sums its own contiguous vocabulary range in blocks small enough to stay in cache;
-    // the partial sums are added at the end. SYRK (rankUpdate) fills the lower triangle only.
-    const int max_rows = std::max(c.d_vocab, c.d_vocab_out);
-    const int t = std::max(1, std::min(resolve_threads(threads), max_rows / 1024 + 1));
-    std::vector<Matrix> part_E(static_cast<size_t>(t), Matrix::Zero(D, D));
-    std::vector<Matrix> part_U(static_cast<size_t>(t), Matrix::Zero(D, D));
-    std::vector<Matrix> part_C(static_cast<size_t>(t), g.same_vocab ? Matrix::Zero(D, D) : Matrix());
-    constexpr Eigen::Index kBlock = 2048;
-    parallel_for(t, t, [&](int, std::int64_t task) {
-        const auto k = static_cast<int>(task);
-        const auto uk = static_cast<size_t>(k);
-        auto range = [&](Eigen::Index n) {
-            return std::make_pair(n * k / t, n * (k + 1) / t);
-        };
-        const auto [e0, e1] = range(c.d_vocab);
-        for (Eigen::Index r = e0; r < e1; r += kBlock) {
-            const Eigen::Index n = std::min(kBlock, e1 - r);
-            const Matrix block = model.W_E.middleRows(r, n).transpose();  // [D, n]
-            part_E[uk].selfadjointView<Eigen::Lower>().rankUpdate(block);
-            if (g.same_vocab) part_C[uk].noalias() += model.W_U.middleCols(r, n) * block.transpose();
-        }
-        const auto [u0, u1] = range(c.d_vocab_out);
-        for (Eigen::Index r = u0; r < u1; r += kBlock) {
-            const Eigen::Index n = std::min(kBlock, u1 - r);
-            part_U[uk].selfadjointView<Eigen::Lower>().rankUpdate(model.W_U.middleCols(r, n));
-        }
-    });
-    g.G_E = Matrix::Zero(D, D);
-    g.G_U = Matrix::Zero(D, D);
-    if (g.same_vocab) g.C = Matrix::Zero(D, D);
-    for (size_t k = 0; k < part_E.size(); ++k) {
-        g.G_E += part_E[k];
-        g.G_U += part_U[k];
-        if (g.same_vocab) g.C += part_C[k];
-    }
-    if (g.copying_defined && !g.same_vocab) {
-        // A strict subset (or a reordering) of the tokens: gather the matched rows and columns.
+    // The one route for the d_vocab-long sums (lib/factored_matrix.hpp): float GEMMs over 1024-token
+    // chunks, accumulated in double, so a 50k-token vocabulary keeps ~1e-7 relative error.
+    g.G_E_exact = accurate_gram(model.W_E, threads);
+    g.G_U = accurate_gram(model.W_U.transpose(), threads).cast<float>();
+    if (g.same_vocab) {
+        g.C_exact = accurate_product(model.W_U, model.W_E, threads);
+    } else if (g.copying_defined) {
+        // A strict subset (or a reordering) of the tokens: the matched rows and columns.
         const auto [E, U] = shared_embeddings(model, shared);  // [shared, D], [D, shared]
-        g.C.noalias() = U * E;
+        g.C_exact = accurate_product(U, E, threads);
     }
-    // Mirror the lower triangles into full symmetric matrices.
-    g.G_E = g.G_E.selfadjointView<Eigen::Lower>();
-    g.G_U = g.G_U.selfadjointView<Eigen::Lower>();
+    g.G_E = g.G_E_exact.cast<float>();
+    g.C = g.C_exact.cast<float>();
     return g;
+}
+
+void check_grams(const EmbeddingGrams& g, const ModelConfig& c, const std::string& pass) {
+    const auto square = [&](const auto& m) { return m.rows() == c.d_model && m.cols() == c.d_model; };
+    if (!square(g.G_E) || !square(g.G_U) || !square(g.G_E_exact))
+        throw Error(pass + ": embedding Gram matrices are [" + std::to_string(g.G_E.rows()) + ", " +
+                    std::to_string(g.G_E.cols()) + "], expected [" + std::to_string(c.d_model) + ", " +
+                    std::to_string(c.d_model) + "]");
 }
 
 double trace_of_product(const Matrix& A, const Matrix& B) {
@@ -110,6 +86,8 @@ double copying_score_of_eigenvalues(const Eigen::VectorXcd& eigenvalues) {
     return sum_abs > 0.0 ? sum / sum_abs : std::numeric_limits<double>::quiet_NaN();
 }
 
-double norm_from_square(double x) { return std::sqrt(std::max(0.0, x)); }
+double norm_from_square(double x) {
+    return std::sqrt(std::max(0.0, x));
+}
 
 }  // namespace circuits::analyses

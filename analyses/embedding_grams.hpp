@@ -2,6 +2,8 @@
 // trace and eigenvalue of a factored full-vocabulary circuit reduces to small matrices.
 #pragma once
 
+#include <string>
+
 #include "lib/model.hpp"
 
 namespace circuits::analyses {
@@ -17,14 +19,21 @@ struct EmbeddingGrams {
     // shared input rows and W_U' the matching output columns. Empty when no token is shared, the
     // only case in which copying scores are undefined.
     Matrix C;
+    // G_E and C as accumulated, in double: the eigen pass's QK and OV cores are formed from these.
+    Eigen::MatrixXd G_E_exact, C_exact;
     bool same_vocab = false;       // the output vocabulary is the input one (C sums every token)
     bool copying_defined = false;  // at least one token shared (C is defined)
     int shared_tokens = 0;         // tokens summed into C
 };
 
-// Computes the Gram matrices in row blocks of the vocabulary on `threads` threads (0 = hardware
-// concurrency); memory beyond the model is O(threads * d_model^2).
+// Computes the Gram matrices by accurate_gram / accurate_product (lib/factored_matrix.hpp) on `threads`
+// threads (0 = hardware concurrency); memory beyond the model is one transposed copy of W_U and
+// O(threads * d_model^2).
 EmbeddingGrams embedding_grams(const Model& model, int threads = 0);
+
+// Throws Error naming `pass` unless `grams` are [d_model, d_model] for config `c` (the Gram matrices a
+// pass is handed are those of the model it analyses).
+void check_grams(const EmbeddingGrams& grams, const ModelConfig& c, const std::string& pass);
 
 // trace(A B) for A [n, m], B [m, n], in double precision. Throws Error on mismatched shapes.
 double trace_of_product(const Matrix& A, const Matrix& B);

@@ -2,19 +2,18 @@
 // the classification of heads.
 #include "analyses/induction.hpp"
 
-#include "analyses/eigen.hpp"
-#include "analyses/head_arrays.hpp"
-#include "analyses/results.hpp"
-#include "lib/error.hpp"
-#include "lib/hdf5.hpp"
-#include "lib/results_schema.hpp"
-#include "lib/parallel.hpp"
-#include "lib/forward.hpp"
-#include "lib/head_scores.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "analyses/eigen.hpp"
+#include "analyses/results.hpp"
+#include "lib/error.hpp"
+#include "lib/forward.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/head_scores.hpp"
+#include "lib/parallel.hpp"
+#include "lib/results_schema.hpp"
 
 namespace circuits::analyses {
 
@@ -46,13 +45,6 @@ void check_options(const InductionOptions& o) {
         throw Error("induction: probe repeats must be >= 2, got " + std::to_string(o.probe_repeats));
     if (o.probe_sequences < 1)
         throw Error("induction: probe sequences must be >= 1, got " + std::to_string(o.probe_sequences));
-}
-
-void check_grams(const ModelConfig& c, const EmbeddingGrams& grams) {
-    if (grams.G_E.rows() != c.d_model || grams.G_E.cols() != c.d_model)
-        throw Error("induction: embedding Gram matrix is [" + std::to_string(grams.G_E.rows()) + ", " +
-                    std::to_string(grams.G_E.cols()) + "], expected [" + std::to_string(c.d_model) + ", " +
-                    std::to_string(c.d_model) + "]");
 }
 
 // What one head did on the probe, at every scored position p (sequence-major): its z and the output
@@ -165,7 +157,7 @@ void k_composition(const Model& model, const EmbeddingGrams& grams, int threads,
     const int L = c.n_layers, H = c.n_heads;
     const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
     r.mechanistic = Matrix::Zero(L, H);
-    r.k_composition_trace = detail::nan_array({uL, uH, uL, uH});
+    r.k_composition_trace = Array<float>::nan({uL, uH, uL, uH});
     std::vector<Matrix> value_gram(static_cast<size_t>(L * H));  // W_V^T G_E W_V [d_head, d_head]
     std::vector<Matrix> G_E_W_V(static_cast<size_t>(L * H));     // G_E W_V [d_model, d_head]
     parallel_for(L * H, threads, [&](int, std::int64_t task) {
@@ -194,18 +186,22 @@ void k_composition(const Model& model, const EmbeddingGrams& grams, int threads,
                 const double tr = trace_of_product(QV, N);
                 const double norm = norm_from_square(trace_of_product(query_gram, N.transpose() * value_gram[p] * N));
                 const double cosine = norm > 0.0 ? tr / (sqrt_vocab * norm) : kNaN;
-                detail::at(r.k_composition_trace, {lp, hp, l, h}) = static_cast<float>(cosine);
+                r.k_composition_trace.at({lp, hp, l, h}) = static_cast<float>(cosine);
                 if (std::isfinite(cosine)) mech += double(r.prev_token(lp, hp)) * cosine;
             }
         r.mechanistic(l, h) = static_cast<float>(mech);
     });
 }
 
-// /eigen's OV copying scores (compute_ov_copying), so the two groups hold the same numbers.
-Matrix ov_copying(const Model& model, int threads) {
+// /eigen's OV copying scores as an [L, H] matrix: `given` when the eigen pass already computed them,
+// else compute_ov_copying's, so the two groups hold the same numbers.
+Matrix ov_copying(const Model& model, int threads, const EmbeddingGrams& grams, const Array<float>* given) {
     EigenPassOptions o;
     o.threads = threads;
-    const Array<float> a = compute_ov_copying(model, o);
+    const Array<float> a = given ? *given : compute_ov_copying(model, o, grams);
+    if (a.dims != std::vector<std::uint64_t>{static_cast<std::uint64_t>(model.cfg.n_layers),
+                                             static_cast<std::uint64_t>(model.cfg.n_heads)})
+        throw Error("induction: the OV copying scores given are not [n_layers, n_heads]");
     const int H = model.cfg.n_heads;
     Matrix out(model.cfg.n_layers, H);
     for (int l = 0; l < model.cfg.n_layers; ++l)
@@ -228,10 +224,10 @@ void classify(const InductionOptions& options, InductionResult& r) {
         for (int h = 0; h < r.induction.cols(); ++h) {
             // Comparisons with NaN are false: an undefined score never classifies a head.
             const double ov = r.ov_copying(l, h);
-            detail::at(r.is_induction_head, {l, h}) =
+            r.is_induction_head.at({l, h}) =
                 r.induction(l, h) >= options.induction_threshold && ov > options.ov_copying_threshold;
-            detail::at(r.is_prev_token_head, {l, h}) = r.prev_token(l, h) >= options.prev_token_threshold;
-            detail::at(r.is_copying_head, {l, h}) = ov >= options.copying_threshold && r.copying_eval(l, h) > 0.0f;
+            r.is_prev_token_head.at({l, h}) = r.prev_token(l, h) >= options.prev_token_threshold;
+            r.is_copying_head.at({l, h}) = ov >= options.copying_threshold && r.copying_eval(l, h) > 0.0f;
         }
 }
 
@@ -241,9 +237,10 @@ InductionResult induction(const Model& model, const InductionOptions& options) {
     return induction(model, options, embedding_grams(model, options.threads));
 }
 
-InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams) {
+InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams,
+                          const Array<float>* ov_copying_given) {
     check_options(options);
-    check_grams(model.cfg, grams);
+    check_grams(grams, model.cfg, "induction");
     const RepeatedProbe probe = make_repeated_probe(
         model, {options.probe_length, options.probe_repeats, options.probe_sequences}, options.seed);
     InductionResult r;
@@ -252,7 +249,7 @@ InductionResult induction(const Model& model, const InductionOptions& options, c
     r.options.probe_repeats = probe.repeats;
     r.probe_without_replacement = probe.without_replacement;
     behavioural_scores(model, probe, options.threads, r);
-    r.ov_copying = ov_copying(model, options.threads);
+    r.ov_copying = ov_copying(model, options.threads, grams, ov_copying_given);
     k_composition(model, grams, options.threads, r);
     classify(options, r);
     return r;

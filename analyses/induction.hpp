@@ -3,27 +3,29 @@
 // copying) and the classification of induction, previous-token and copying heads.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyses/defaults.hpp"
 #include "analyses/embedding_grams.hpp"
 #include "analyses/results.hpp"
 #include "lib/model.hpp"
 #include "lib/probe.hpp"
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
 namespace circuits::analyses {
 
 struct InductionOptions {
-    int probe_length = 25;     // n: distinct random tokens per repeat (shrunk to fit n_ctx after the repeats)
-    int probe_repeats = 4;     // R: times the random block is repeated (reduced first to fit n_ctx)
-    int probe_sequences = 10;  // sequences averaged over
-    std::uint64_t seed = 0;    // seed of the probe's random tokens
-    double induction_threshold = 0.4;   // induction head: induction score >= this ...
-    double ov_copying_threshold = 0.0;  // ... and OV copying score > this
-    double prev_token_threshold = 0.4;  // previous-token head: previous-token score >= this
-    double copying_threshold = 0.5;     // copying head: OV copying >= this and copying_eval > 0
-    int threads = 0;                    // 0 = hardware concurrency
+    int probe_length =
+        defaults::probe_length;  // n: distinct random tokens per repeat (shrunk to fit n_ctx after the repeats)
+    int probe_repeats = defaults::probe_repeats;  // R: times the random block is repeated (reduced first to fit n_ctx)
+    int probe_sequences = defaults::probe_sequences;               // sequences averaged over
+    std::uint64_t seed = defaults::seed;                           // seed of the probe's random tokens
+    double induction_threshold = defaults::induction_threshold;    // induction head: induction score >= this ...
+    double ov_copying_threshold = 0.0;                             // ... and OV copying score > this
+    double prev_token_threshold = defaults::prev_token_threshold;  // previous-token head: previous-token score >= this
+    double copying_threshold = defaults::copying_threshold;  // copying head: OV copying >= this and copying_eval > 0
+    int threads = 0;                                         // 0 = hardware concurrency
 };
 
 struct InductionResult {
@@ -51,7 +53,11 @@ struct InductionResult {
 // Runs the probe through the real forward pass of `model` and computes every score. `grams` are the
 // model's embedding Gram matrices (computed when not given).
 InductionResult induction(const Model& model, const InductionOptions& options);
-InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams);
+// `ov_copying` [L, H]: /eigen's OV copying scores of the same model when the eigen pass of the run
+// already computed them (PassContext::ov_copying), so they are computed once per run; nullptr computes
+// them here by the same function (compute_ov_copying).
+InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams,
+                          const Array<float>* ov_copying = nullptr);
 
 // Writes group /induction: the [L, H] scores, is_* (uint8), k_composition_trace, thresholds and probe
 // parameters as attributes.

@@ -2,19 +2,18 @@
 // expanded QK terms, and the ablation that measures how much each order of terms lowers the loss.
 #include "analyses/path_expansion.hpp"
 
-#include "analyses/head_arrays.hpp"
-#include "lib/error.hpp"
-#include "lib/hdf5.hpp"
-#include "lib/results_schema.hpp"
-#include "lib/parallel.hpp"
-#include "lib/factored_matrix.hpp"
-#include "lib/forward.hpp"
-#include "lib/probe.hpp"
-
 #include <cmath>
 #include <fstream>
 #include <limits>
 #include <sstream>
+
+#include "lib/error.hpp"
+#include "lib/factored_matrix.hpp"
+#include "lib/forward.hpp"
+#include "lib/hdf5.hpp"
+#include "lib/parallel.hpp"
+#include "lib/probe.hpp"
+#include "lib/results_schema.hpp"
 
 namespace circuits::analyses {
 
@@ -34,8 +33,8 @@ struct HeadFactors {
 
 // Mean next-token cross-entropy (nats) of `logits` [T, d_vocab_out] on `tokens`, summed into `sum` and
 // `count` for every position t (predicting t + 1), and into the `_rep` pair when t + 1 >= first_rep.
-void add_loss(const Eigen::Ref<const Matrix>& logits, const std::vector<int>& tokens, const std::vector<int>& to_out, int first_rep,
-              double& sum, int& count, double& sum_rep, int& count_rep) {
+void add_loss(const Eigen::Ref<const Matrix>& logits, const std::vector<int>& tokens, const std::vector<int>& to_out,
+              int first_rep, double& sum, int& count, double& sum_rep, int& count_rep) {
     // log-sum-exp per row with the row maximum taken out (every term <= 1), column by column: each step
     // reads one contiguous column of the column-major [T, d_vocab_out] logits and updates all T rows.
     const Eigen::Index T = logits.rows(), V = logits.cols();
@@ -98,22 +97,22 @@ std::vector<HeadFactors> head_factors(const Heads& hs, const EmbeddingGrams& gra
 }
 
 // The direct path and every OV-side chain of heads up to max_order.
-void ov_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<HeadFactors>& f, int max_order,
-              int threads, PathExpansionResult& r) {
+void ov_terms(const Heads& hs, const EmbeddingGrams& grams, const EigenResult& eigen, const std::vector<HeadFactors>& f,
+              int max_order, int threads, PathExpansionResult& r) {
     const int H = hs.H, LH = hs.LH;
     const int L = hs.model.cfg.n_layers, dh = hs.model.cfg.d_head;
     const auto uL = static_cast<std::uint64_t>(L), uH = static_cast<std::uint64_t>(H);
     // Direct path W_E W_U: ||.||^2 = trace(G_E G_U); eigenvalues those of C = W_U W_E (dense, d_model).
     r.direct_norm = norm_from_square(trace_of_product(grams.G_E, grams.G_U));
-    r.direct_copying = grams.copying_defined ? copying_score(grams.C) : kNaN;
+    r.direct_copying = eigen.direct_copying;
 
     // OV-side chains h1 -> ... -> hk in strictly increasing layers. With P = prod_i (W_O^{h_i} W_V^{h_i+1})
     // [d_head, d_head] (identity for k = 1) the term is (W_E W_V^{h1}) P (W_O^{hk} W_U), so
     //   ||term||^2 = trace((P^T value_gram_1 P) output_gram_k),  eig(term) = eig(W_O^{hk} C W_V^{h1} P) ∪ {0}.
     r.head_norm = Matrix::Constant(L, H, static_cast<float>(kNaN));
     r.head_copying = Matrix::Constant(L, H, static_cast<float>(kNaN));
-    r.virtual_norm = detail::nan_array({uL, uH, uL, uH});
-    r.virtual_copying = detail::nan_array({uL, uH, uL, uH});
+    r.virtual_norm = Array<float>::nan({uL, uH, uL, uH});
+    r.virtual_copying = Array<float>::nan({uL, uH, uL, uH});
     r.chains.resize(static_cast<size_t>(std::max(0, max_order - 2)));
     std::vector<std::vector<std::vector<PathChain>>> chains_from(static_cast<size_t>(LH));  // [first][order-3]
     parallel_for(LH, threads, [&](int, std::int64_t task) {
@@ -126,15 +125,18 @@ void ov_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<He
             const auto& fi = f[static_cast<size_t>(first)];
             const double norm = norm_from_square(
                 trace_of_product(P.transpose() * fi.value_gram * P, f[static_cast<size_t>(last)].output_gram));
-            const double copying =
-                grams.copying_defined ? copying_score(hs.attn(last).W_O[hs.head(last)] * fi.C_W_V * P) : kNaN;
             const int k = static_cast<int>(chain.size());
+            // A single head's term is its OV circuit, whose copying score /eigen owns.
+            const double copying = k == 1 ? eigen.ov_copying.at({first / H, first % H})
+                                   : grams.copying_defined
+                                       ? copying_score(hs.attn(last).W_O[hs.head(last)] * fi.C_W_V * P)
+                                       : kNaN;
             if (k == 1) {
                 r.head_norm(first / H, first % H) = static_cast<float>(norm);
                 r.head_copying(first / H, first % H) = static_cast<float>(copying);
             } else if (k == 2) {
-                detail::at(r.virtual_norm, {first / H, first % H, last / H, last % H}) = static_cast<float>(norm);
-                detail::at(r.virtual_copying, {first / H, first % H, last / H, last % H}) = static_cast<float>(copying);
+                r.virtual_norm.at({first / H, first % H, last / H, last % H}) = static_cast<float>(norm);
+                r.virtual_copying.at({first / H, first % H, last / H, last % H}) = static_cast<float>(copying);
             } else {
                 mine[static_cast<size_t>(k - 3)].push_back({chain, norm, copying});
             }
@@ -154,7 +156,7 @@ void ov_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<He
 }
 
 // The expanded QK terms of every head: direct, and through an earlier head on the query or key side.
-void qk_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<HeadFactors>& f, int threads,
+void qk_terms(const Heads& hs, const EigenResult& eigen, const std::vector<HeadFactors>& f, int threads,
               PathExpansionResult& r) {
     const int H = hs.H, LH = hs.LH;
     const auto& c = hs.model.cfg;
@@ -166,11 +168,11 @@ void qk_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<He
     const double inv_scale = 1.0 / c.effective_attn_scale();
     r.qk_direct_norm = Matrix::Constant(L, H, static_cast<float>(kNaN));
     r.qk_direct_copying = Matrix::Constant(L, H, static_cast<float>(kNaN));
-    r.qk_q_norm = detail::nan_array({uL, uH, uL, uH});
-    r.qk_q_copying = detail::nan_array({uL, uH, uL, uH});
-    r.qk_k_norm = detail::nan_array({uL, uH, uL, uH});
-    r.qk_k_copying = detail::nan_array({uL, uH, uL, uH});
-    r.qk_qk_norm = detail::nan_array({uL, uH, uL, uH, uL, uH});
+    r.qk_q_norm = Array<float>::nan({uL, uH, uL, uH});
+    r.qk_q_copying = Array<float>::nan({uL, uH, uL, uH});
+    r.qk_k_norm = Array<float>::nan({uL, uH, uL, uH});
+    r.qk_k_copying = Array<float>::nan({uL, uH, uL, uH});
+    r.qk_qk_norm = Array<float>::nan({uL, uH, uL, uH, uL, uH});
     parallel_for(LH, threads, [&](int, std::int64_t task) {
         const auto lh = static_cast<int>(task);
         const int l = lh / H, h = lh % H;
@@ -179,8 +181,7 @@ void qk_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<He
         const auto& fh = f[static_cast<size_t>(lh)];
         r.qk_direct_norm(l, h) =
             static_cast<float>(inv_scale * norm_from_square(trace_of_product(fh.query_gram, fh.key_gram)));
-        r.qk_direct_copying(l, h) =
-            static_cast<float>(copying_score(a.W_K[uh].transpose() * (grams.G_E * a.W_Q[uh])));
+        r.qk_direct_copying(l, h) = eigen.qk_copying.at({l, h});  // the head's QK circuit: /eigen's
         const int earlier = l * H;
         std::vector<Matrix> query_side(static_cast<size_t>(earlier)), key_side(static_cast<size_t>(earlier));
         for (int p = 0; p < earlier; ++p) {
@@ -191,20 +192,20 @@ void qk_terms(const Heads& hs, const EmbeddingGrams& grams, const std::vector<He
             const Matrix N_k = ap.W_O[hp] * a.W_K[uh];
             query_side[static_cast<size_t>(p)] = N_q.transpose() * fp.value_gram * N_q;
             key_side[static_cast<size_t>(p)] = N_k.transpose() * fp.value_gram * N_k;
-            detail::at(r.qk_q_norm, {p / H, p % H, l, h}) = static_cast<float>(
+            r.qk_q_norm.at({p / H, p % H, l, h}) = static_cast<float>(
                 inv_scale * norm_from_square(trace_of_product(query_side[static_cast<size_t>(p)], fh.key_gram)));
-            detail::at(r.qk_q_copying, {p / H, p % H, l, h}) =
+            r.qk_q_copying.at({p / H, p % H, l, h}) =
                 static_cast<float>(copying_score((a.W_K[uh].transpose() * fp.G_E_W_V) * N_q));
-            detail::at(r.qk_k_norm, {p / H, p % H, l, h}) = static_cast<float>(
+            r.qk_k_norm.at({p / H, p % H, l, h}) = static_cast<float>(
                 inv_scale * norm_from_square(trace_of_product(fh.query_gram, key_side[static_cast<size_t>(p)])));
-            detail::at(r.qk_k_copying, {p / H, p % H, l, h}) =
+            r.qk_k_copying.at({p / H, p % H, l, h}) =
                 static_cast<float>(copying_score(N_k.transpose() * (fp.G_E_W_V.transpose() * a.W_Q[uh])));
         }
         for (int q = 0; q < earlier; ++q)
             for (int k = 0; k < earlier; ++k)
-                detail::at(r.qk_qk_norm, {q / H, q % H, k / H, k % H, l, h}) =
-                    static_cast<float>(inv_scale * norm_from_square(trace_of_product(
-                                                       query_side[static_cast<size_t>(q)], key_side[static_cast<size_t>(k)])));
+                r.qk_qk_norm.at({q / H, q % H, k / H, k % H, l, h}) = static_cast<float>(
+                    inv_scale * norm_from_square(trace_of_product(query_side[static_cast<size_t>(q)],
+                                                                  key_side[static_cast<size_t>(k)])));
     });
 }
 
@@ -374,20 +375,25 @@ PathExpansionResult path_expansion(const Model& model, const PathExpansionOption
     return path_expansion(model, options, embedding_grams(model, options.threads));
 }
 
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options,
-                                   const EmbeddingGrams& grams) {
+PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options, const EmbeddingGrams& grams,
+                                   const EigenResult* eigen) {
     const auto& c = model.cfg;
     if (options.max_order < 1)
         throw Error("path expansion: max order must be >= 1, got " + std::to_string(options.max_order));
-    if (grams.G_E.rows() != c.d_model || grams.G_U.rows() != c.d_model)
-        throw Error("path expansion: embedding Gram matrices are [" + std::to_string(grams.G_E.rows()) +
-                    ", ...], expected [" + std::to_string(c.d_model) + ", " + std::to_string(c.d_model) + "]");
+    check_grams(grams, c, "path expansion");
     PathExpansionResult r;
     r.max_order = options.max_order;
     const Heads hs{model, c.n_heads, c.n_layers * c.n_heads};
+    EigenResult own;
+    if (!eigen) {
+        EigenPassOptions eo;
+        eo.threads = options.threads;
+        own = compute_eigen(model, eo, grams);
+        eigen = &own;
+    }
     const std::vector<HeadFactors> f = head_factors(hs, grams, options.threads);
-    ov_terms(hs, grams, f, options.max_order, options.threads, r);
-    qk_terms(hs, grams, f, options.threads, r);
+    ov_terms(hs, grams, *eigen, f, options.max_order, options.threads, r);
+    qk_terms(hs, *eigen, f, options.threads, r);
     if (options.on_step) options.on_step("terms");
 
     // Ablation. Run 0 removes every head's output (direct path only); run k feeds every layer's value

@@ -3,29 +3,31 @@
 // measured on its factors, the expanded QK terms of every head, and term importance by ablation.
 #pragma once
 
-#include "analyses/embedding_grams.hpp"
-#include "analyses/results.hpp"
-#include "lib/model.hpp"
-
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "analyses/defaults.hpp"
+#include "analyses/eigen.hpp"
+#include "analyses/embedding_grams.hpp"
+#include "analyses/results.hpp"
+#include "lib/model.hpp"
+
 namespace circuits::analyses {
 
 struct PathExpansionOptions {
-    int max_order = 2;  // K: the longest chain of heads expanded
-    int threads = 0;    // 0 = hardware concurrency
+    int max_order = defaults::max_order;  // K: the longest chain of heads expanded
+    int threads = 0;                      // 0 = hardware concurrency
     // Token sequences for the ablation (token indices, BOS included where wanted). Empty: the induction
     // probe drawn with the probe_* parameters below.
     std::vector<std::vector<int>> tokens;
     std::string tokens_source;  // recorded in the results: a file name, or empty for the probe
-    int probe_length = 25;
-    int probe_repeats = 4;
-    int probe_sequences = 10;
-    std::uint64_t seed = 0;
+    int probe_length = defaults::probe_length;
+    int probe_repeats = defaults::probe_repeats;
+    int probe_sequences = defaults::probe_sequences;
+    std::uint64_t seed = defaults::seed;
     // Called with "terms" when the weight-based terms are done and "ablation" when the ablation by
     // order is, so that a caller can time the two apart (only the ablation touches d_vocab-sized data).
     std::function<void(const std::string& step)> on_step;
@@ -42,14 +44,14 @@ struct PathExpansionResult {
     int max_order = 2;
     // Token-space OV-side terms T = W_E [OV chain] W_U [d_vocab, d_vocab_out]: Frobenius norms and copying
     // scores sum(λ)/sum(|λ|) (NaN unless the output vocabulary is the input one, or the term is zero).
-    double direct_norm = 0.0;                  // ||W_E W_U||_F
-    double direct_copying = 0.0;
-    Matrix head_norm, head_copying;            // [L, H]: W_E OV^h W_U
+    double direct_norm = 0.0;                    // ||W_E W_U||_F
+    double direct_copying = 0.0;                 // /eigen's direct_copying (the same circuit)
+    Matrix head_norm, head_copying;              // [L, H]: W_E OV^h W_U; head_copying is /eigen/ov_copying
     Array<float> virtual_norm, virtual_copying;  // [L, H, L, H]: W_E OV^{h1} OV^{h2} W_U, NaN unless l1 < l2
     std::vector<std::vector<PathChain>> chains;  // chains[k - 3]: every term of order k = 3..max_order
     // Expanded QK terms of head h [d_vocab, d_vocab], attention logits (divided by attn_scale), token
     // embedding only (positional terms excluded): query and key each direct or through an earlier head.
-    Matrix qk_direct_norm, qk_direct_copying;  // [L, H]: W_E QK^h W_E^T
+    Matrix qk_direct_norm, qk_direct_copying;  // [L, H]: W_E QK^h W_E^T; qk_direct_copying is /eigen/qk_copying
     Array<float> qk_q_norm, qk_q_copying;      // [Lq, Hq, L, H]: W_E OV^q QK^h W_E^T (Q-composition)
     Array<float> qk_k_norm, qk_k_copying;      // [Lk, Hk, L, H]: W_E QK^h (W_E OV^k)^T (K-composition)
     Array<float> qk_qk_norm;                   // [Lq, Hq, Lk, Hk, L, H]: W_E OV^q QK^h (W_E OV^k)^T
@@ -64,11 +66,15 @@ struct PathExpansionResult {
     std::string tokens_source;
 };
 
-// Computes every term. `grams` are the model's embedding Gram matrices (computed when not given).
-// Throws Error when a token sequence is empty, too long or holds an index outside the vocabulary.
+// Computes every term. `grams` are the model's embedding Gram matrices (computed when not given);
+// `eigen` the eigen pass's result for the model, whose copying scores of the direct path and of each
+// head's OV and QK circuits are those terms' copying scores (computed by compute_eigen when nullptr),
+// so each is computed once per run. The chains' and composed QK terms' copying scores go through the
+// same scoring function, copying_score_of_eigenvalues. Throws Error when a token sequence is empty,
+// too long or holds an index outside the vocabulary.
 PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options);
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options,
-                                   const EmbeddingGrams& grams);
+PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options, const EmbeddingGrams& grams,
+                                   const EigenResult* eigen = nullptr);
 
 // Reads a token set: one sequence per line, token strings separated by white space, blank lines and
 // lines starting with '#' skipped; the model's BOS token is prepended when it has one. Throws Error

@@ -7,18 +7,34 @@
 
 namespace circuits::analyses {
 
-BigramOptions bigram_options(const AnalysisOptions& o, int threads) {
-    BigramOptions p;
+namespace {
+
+// The options of a pass whose only run setting is top_k (bigram, circuits).
+template <typename PassOptions>
+PassOptions top_k_options(const AnalysisOptions& o, int threads) {
+    PassOptions p;
     p.top_k = o.top_k;
     p.threads = threads;
     return p;
 }
 
+// The repeated probe's settings of a pass that draws one (path expansion, induction).
+template <typename PassOptions>
+void set_probe(const AnalysisOptions& o, PassOptions& p) {
+    p.probe_length = o.probe_length;
+    p.probe_repeats = o.probe_repeats;
+    p.probe_sequences = o.probe_sequences;
+    p.seed = o.seed;
+}
+
+}  // namespace
+
+BigramOptions bigram_options(const AnalysisOptions& o, int threads) {
+    return top_k_options<BigramOptions>(o, threads);
+}
+
 CircuitsOptions circuits_options(const AnalysisOptions& o, int threads) {
-    CircuitsOptions p;
-    p.top_k = o.top_k;
-    p.threads = threads;
-    return p;
+    return top_k_options<CircuitsOptions>(o, threads);
 }
 
 EigenPassOptions eigen_options(const AnalysisOptions&, int threads) {
@@ -41,19 +57,13 @@ PathExpansionOptions path_expansion_options(const AnalysisOptions& o, int thread
     p.threads = threads;
     p.tokens = o.tokens;
     p.tokens_source = o.tokens_source;
-    p.probe_length = o.probe_length;
-    p.probe_repeats = o.probe_repeats;
-    p.probe_sequences = o.probe_sequences;
-    p.seed = o.seed;
+    set_probe(o, p);
     return p;
 }
 
 InductionOptions induction_options(const AnalysisOptions& o, int threads) {
     InductionOptions p;
-    p.probe_length = o.probe_length;
-    p.probe_repeats = o.probe_repeats;
-    p.probe_sequences = o.probe_sequences;
-    p.seed = o.seed;
+    set_probe(o, p);
     p.induction_threshold = o.induction_threshold;
     p.prev_token_threshold = o.prev_token_threshold;
     p.copying_threshold = o.copying_threshold;
@@ -72,7 +82,8 @@ void run_circuits(PassContext& c, H5Writer& w) {
 }
 
 void run_eigen(PassContext& c, H5Writer& w) {
-    write(w, compute_eigen(c.model(), eigen_options(c.options(), c.threads())));
+    c.eigen = compute_eigen(c.model(), eigen_options(c.options(), c.threads()), c.grams());
+    write(w, *c.eigen);
 }
 
 void run_composition(PassContext& c, H5Writer& w) {
@@ -83,11 +94,12 @@ void run_composition(PassContext& c, H5Writer& w) {
 void run_path_expansion(PassContext& c, H5Writer& w) {
     auto p = path_expansion_options(c.options(), c.threads());
     if (c.on_step) p.on_step = [&c](const std::string& step) { c.on_step("path_expansion." + step); };
-    write(w, path_expansion(c.model(), p, c.grams()));
+    write(w, path_expansion(c.model(), p, c.grams(), c.eigen ? &*c.eigen : nullptr));
 }
 
 void run_induction(PassContext& c, H5Writer& w) {
-    c.induction = induction(c.model(), induction_options(c.options(), c.threads()), c.grams());
+    c.induction = induction(c.model(), induction_options(c.options(), c.threads()), c.grams(),
+                            c.eigen ? &c.eigen->ov_copying : nullptr);
     write(w, *c.induction);
 }
 
@@ -107,7 +119,7 @@ const std::vector<Pass>& passes() {
         {"circuits", schema::circuits::group, "per-head OV and QK token circuits: top entries, diagonal, positional QK",
          run_circuits, false},
         {"eigen", schema::eigen::group, "eigenvalues and copying scores of the OV, QK and direct circuits", run_eigen,
-         false},
+         true},
         {"composition", schema::composition::group, "Q-, K-, V-composition scores with random baselines and z-scores",
          run_composition, false},
         {"path_expansion", schema::path::group,

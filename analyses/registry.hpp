@@ -2,16 +2,6 @@
 // one line of the table in registry.cpp.
 #pragma once
 
-#include "analyses/bigram.hpp"
-#include "analyses/circuits.hpp"
-#include "analyses/composition.hpp"
-#include "analyses/eigen.hpp"
-#include "analyses/embedding_grams.hpp"
-#include "analyses/induction.hpp"
-#include "analyses/path_expansion.hpp"
-#include "analyses/results.hpp"
-#include "lib/model.hpp"
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,22 +9,33 @@
 #include <string>
 #include <vector>
 
+#include "analyses/bigram.hpp"
+#include "analyses/circuits.hpp"
+#include "analyses/composition.hpp"
+#include "analyses/defaults.hpp"
+#include "analyses/eigen.hpp"
+#include "analyses/embedding_grams.hpp"
+#include "analyses/induction.hpp"
+#include "analyses/path_expansion.hpp"
+#include "analyses/results.hpp"
+#include "lib/model.hpp"
+
 namespace circuits::analyses {
 
 // Every option of an analysis run that changes a number in the results. Its member initialisers are
-// the defaults of `circuits analyze` (the CLI reads them from AnalysisOptions{}); a pass's own option
-// struct is derived from it by the function below named after the pass.
+// the defaults of `circuits analyze` (analyses/defaults.hpp; the CLI reads them from AnalysisOptions{});
+// a pass's own option struct is derived from it by the function below named after the pass.
 struct AnalysisOptions {
-    int top_k = 10;                // bigram / circuits: top entries kept per row
-    std::uint64_t seed = 0;        // probe tokens, random baselines
-    int baseline_samples = 1000;   // composition: random factor draws per baseline
-    double induction_threshold = 0.4;
-    double prev_token_threshold = 0.4;
-    double copying_threshold = 0.5;
-    int probe_length = 25;
-    int probe_repeats = 4;
-    int probe_sequences = 10;
-    int max_order = 2;             // path expansion: longest chain of heads
+    int top_k = defaults::top_k;
+    std::uint64_t seed = defaults::seed;
+    int baseline_samples = defaults::baseline_samples;
+    double induction_threshold = defaults::induction_threshold;
+    double prev_token_threshold = defaults::prev_token_threshold;
+    double copying_threshold = defaults::copying_threshold;
+    int probe_length = defaults::probe_length;
+    int probe_repeats = defaults::probe_repeats;
+    int probe_sequences = defaults::probe_sequences;
+    int max_order = defaults::max_order;
     std::vector<std::vector<int>> tokens;  // path expansion token set; empty = the induction probe
     std::string tokens_source;             // where `tokens` came from ("" = the probe)
 };
@@ -63,6 +64,9 @@ public:
     // [L, H, L, H] arrays).
     std::optional<InductionResult> induction;
     std::optional<CompositionResult> composition;
+    // The eigen pass's result ([L, H, d_head] arrays at most), kept when it ran so that the induction
+    // and path passes read its copying scores rather than computing them again.
+    std::optional<EigenResult> eigen;
 
 private:
     const Model& m_model;
@@ -77,7 +81,7 @@ struct Pass {
     const char* group;    // the results group it writes, e.g. schema::path::group
     const char* summary;  // one line for --help
     void (*run)(PassContext& context, H5Writer& writer);
-    bool uses_grams;      // reads PassContext::grams() (the caller may compute them up front, timed apart)
+    bool uses_grams;  // reads PassContext::grams() (the caller may compute them up front, timed apart)
 };
 
 // Every pass, in the order a run executes them.

@@ -1,15 +1,14 @@
 // The results file: root attributes shared by every pass, and the helpers passes write with.
 #pragma once
 
-#include "lib/array.hpp"
-#include "lib/model.hpp"
-
 #include <cstdint>
-#include <initializer_list>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "lib/array.hpp"
+#include "lib/model.hpp"
 
 namespace circuits {
 class H5Writer;  // lib/hdf5.hpp: only the writers' .cpp files see HDF5
@@ -34,21 +33,6 @@ std::string sha256_file(const std::string& path);
 
 // The value results files store where a quantity is undefined (same-layer pairs, absent positions).
 inline constexpr float kUndefined = std::numeric_limits<float>::quiet_NaN();
-
-// Older spellings of Array<T>::filled and Array<T>::at, kept only so that the pass bodies being
-// reworked in parallel (issue 11, part C) still compile; new code calls the Array members.
-template <typename T>
-Array<T> make_array(std::vector<std::uint64_t> dims, T fill) {
-    return Array<T>::filled(std::move(dims), fill);
-}
-template <typename T>
-T& entry(Array<T>& a, std::initializer_list<std::int64_t> index) {
-    return a.at(index);
-}
-template <typename T>
-const T& entry(const Array<T>& a, std::initializer_list<std::int64_t> index) {
-    return a.at(index);
-}
 
 // True when the output vocabulary is the input one (same size and strings), the condition under
 // which a token-space circuit's diagonal and eigenvalues (copying) mean anything.

@@ -2,12 +2,12 @@
 // product, and the written group's shapes.
 #include "analyses/bigram.hpp"
 
+#include <algorithm>
+#include <numeric>
+
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "tests/test_util.hpp"
-
-#include <algorithm>
-#include <numeric>
 
 namespace circuits::analyses {
 namespace {
@@ -53,16 +53,16 @@ TEST_CASE("bigram: a zero-layer model with W_E W_U a known table returns that ta
         for (int q = 0; q < 3; ++q) {
             CAPTURE(t);
             CAPTURE(q);
-            CHECK(entry(r.top_tokens, {t, q}) == want[t][q]);
-            CHECK(entry(r.top_logits, {t, q}) == m.W_U(t, want[t][q]));
+            CHECK(r.top_tokens.at({t, q}) == want[t][q]);
+            CHECK(r.top_logits.at({t, q}) == m.W_U(t, want[t][q]));
         }
 
     // With b_U, token 4 (+10) tops every row.
     o.include_b_U = true;
     const BigramResult rb = compute_bigram(m, o);
     for (int t = 0; t < 4; ++t) {
-        CHECK(entry(rb.top_tokens, {t, 0}) == 4);
-        CHECK(entry(rb.top_logits, {t, 0}) == doctest::Approx(m.W_U(t, 4) + 10.0f));
+        CHECK(rb.top_tokens.at({t, 0}) == 4);
+        CHECK(rb.top_logits.at({t, 0}) == doctest::Approx(m.W_U(t, 4) + 10.0f));
     }
     // k beyond d_vocab_out keeps every token.
     o.top_k = 9;
@@ -84,8 +84,8 @@ TEST_CASE("bigram: a random model's top-k agrees with sorting the dense W_E W_U 
     for (int t = 0; t < m.cfg.d_vocab; ++t) {
         const auto want = order(dense.row(t));
         for (int q = 0; q < 4; ++q) {
-            CHECK(entry(r.top_tokens, {t, q}) == want[static_cast<size_t>(q)]);
-            CHECK(std::abs(entry(r.top_logits, {t, q}) - dense(t, want[static_cast<size_t>(q)])) <= kRelTol * scale);
+            CHECK(r.top_tokens.at({t, q}) == want[static_cast<size_t>(q)]);
+            CHECK(std::abs(r.top_logits.at({t, q}) - dense(t, want[static_cast<size_t>(q)])) <= kRelTol * scale);
         }
     }
 }

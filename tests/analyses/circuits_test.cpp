@@ -2,14 +2,14 @@
 // positional QK, and the written group's shapes.
 #include "analyses/circuits.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "tests/analyses/hand_built.hpp"
 #include "tests/test_util.hpp"
-
-#include <algorithm>
-#include <cmath>
-#include <numeric>
 
 namespace circuits::analyses {
 namespace {
@@ -35,9 +35,9 @@ void check_top(const Array<std::int64_t>& tokens, const Array<float>& values, in
     for (int i = 0; i < dense.rows(); ++i) {
         const auto want = order(dense.row(i));
         for (int q = 0; q < k; ++q) {
-            mismatches += entry(tokens, {l, h, i, q}) != want[static_cast<size_t>(q)];
-            mismatches += !(std::abs(entry(values, {l, h, i, q}) - dense(i, want[static_cast<size_t>(q)])) <=
-                            kRelTol * scale);
+            mismatches += tokens.at({l, h, i, q}) != want[static_cast<size_t>(q)];
+            mismatches +=
+                !(std::abs(values.at({l, h, i, q}) - dense(i, want[static_cast<size_t>(q)])) <= kRelTol * scale);
         }
     }
     CHECK(mismatches == 0);
@@ -49,22 +49,22 @@ TEST_CASE("circuits: an identity-OV head copies every token; negated and shifted
     o.top_k = 3;
     const CircuitsResult r = compute_circuits(m, o);
     REQUIRE(r.diagonal_defined);
-    CHECK(entry(r.ov_diag_top1, {0, 0}) == 1.0f);
-    CHECK(entry(r.ov_diag_rank_mean, {0, 0}) == 0.0f);
-    CHECK(entry(r.ov_diag_top1, {0, 1}) == 0.0f);
-    CHECK(entry(r.ov_diag_rank_mean, {0, 1}) == 7.0f);  // -1 on the diagonal, 0 elsewhere: last
-    CHECK(entry(r.ov_diag_top1, {0, 2}) == 0.0f);
+    CHECK(r.ov_diag_top1.at({0, 0}) == 1.0f);
+    CHECK(r.ov_diag_rank_mean.at({0, 0}) == 0.0f);
+    CHECK(r.ov_diag_top1.at({0, 1}) == 0.0f);
+    CHECK(r.ov_diag_rank_mean.at({0, 1}) == 7.0f);  // -1 on the diagonal, 0 elsewhere: last
+    CHECK(r.ov_diag_top1.at({0, 2}) == 0.0f);
     for (int t = 0; t < 8; ++t) {
-        CHECK(entry(r.ov_top_tokens, {0, 0, t, 0}) == t);
-        CHECK(entry(r.ov_top_values, {0, 0, t, 0}) == 1.0f);
-        CHECK(entry(r.ov_top_tokens, {0, 2, t, 0}) == (t + 1) % 8);  // the shift writes the next token
+        CHECK(r.ov_top_tokens.at({0, 0, t, 0}) == t);
+        CHECK(r.ov_top_values.at({0, 0, t, 0}) == 1.0f);
+        CHECK(r.ov_top_tokens.at({0, 2, t, 0}) == (t + 1) % 8);  // the shift writes the next token
         // QK = I / sqrt(8): each query's top key and each key's top query is itself.
-        CHECK(entry(r.qk_top_tokens, {0, 0, t, 0}) == t);
-        CHECK(entry(r.qk_top_values, {0, 0, t, 0}) == doctest::Approx(1.0 / std::sqrt(8.0)));
-        CHECK(entry(r.skip_trigram_dest_tokens, {0, 0, t, 0}) == t);
+        CHECK(r.qk_top_tokens.at({0, 0, t, 0}) == t);
+        CHECK(r.qk_top_values.at({0, 0, t, 0}) == doctest::Approx(1.0 / std::sqrt(8.0)));
+        CHECK(r.skip_trigram_dest_tokens.at({0, 0, t, 0}) == t);
     }
-    CHECK(entry(r.qk_diag_top1, {0, 0}) == 1.0f);
-    CHECK(entry(r.qk_diag_top1, {0, 1}) == 0.0f);
+    CHECK(r.qk_diag_top1.at({0, 0}) == 1.0f);
+    CHECK(r.qk_diag_top1.at({0, 1}) == 0.0f);
     // No positional embedding: qk_pos is NaN, P = min(n_ctx, 32).
     REQUIRE(r.qk_pos.dims == std::vector<std::uint64_t>{1, 3, 8, 8});
     CHECK(std::all_of(r.qk_pos.data.begin(), r.qk_pos.data.end(), [](float x) { return std::isnan(x); }));
@@ -117,11 +117,11 @@ TEST_CASE("circuits: factored tiles agree with the dense circuits on random mode
                     top1 += ord[0] == t;
                     rank += double(std::find(ord.begin(), ord.end(), t) - ord.begin());
                 }
-                CHECK(entry(r.ov_diag_top1, {l, h}) == doctest::Approx(top1 / c.d_vocab));
-                CHECK(entry(r.ov_diag_rank_mean, {l, h}) == doctest::Approx(rank / c.d_vocab));
+                CHECK(r.ov_diag_top1.at({l, h}) == doctest::Approx(top1 / c.d_vocab));
+                CHECK(r.ov_diag_rank_mean.at({l, h}) == doctest::Approx(rank / c.d_vocab));
                 Matrix pos(6, 6);
                 for (int i = 0; i < 6; ++i)
-                    for (int j = 0; j < 6; ++j) pos(i, j) = entry(r.qk_pos, {l, h, i, j});
+                    for (int j = 0; j < 6; ++j) pos(i, j) = r.qk_pos.at({l, h, i, j});
                 test::check_near(pos, d.qk_pos, kRelTol, "qk_pos");
             }
     }
@@ -133,12 +133,12 @@ TEST_CASE("circuits: a different output vocabulary leaves the OV diagonal NaN bu
     o.top_k = 10;  // > d_vocab_out = 7: OV keeps 7, QK keeps 10
     const CircuitsResult r = compute_circuits(m, o);
     CHECK_FALSE(r.diagonal_defined);
-    CHECK(std::isnan(entry(r.ov_diag_top1, {1, 2})));
+    CHECK(std::isnan(r.ov_diag_top1.at({1, 2})));
     CHECK(r.ov_top_tokens.dims[3] == 7);
     CHECK(r.qk_top_tokens.dims[3] == 10);
     const DenseHead d = dense_head(m, 1, 2, 0);
     check_top(r.ov_top_tokens, r.ov_top_values, 1, 2, d.ov, "ov");
-    CHECK_FALSE(std::isnan(entry(r.qk_diag_top1, {1, 2})));
+    CHECK_FALSE(std::isnan(r.qk_diag_top1.at({1, 2})));
     o.n_positions = 100;  // > n_ctx
     CHECK_THROWS_AS(compute_circuits(m, o), Error);
 }

@@ -2,19 +2,19 @@
 // model's K-composition, the random baseline, and the written group's shapes.
 #include "analyses/composition.hpp"
 
+#include <cmath>
+
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
-
-#include <cmath>
 
 namespace circuits::analyses {
 namespace {
 
 constexpr double kRelTol = 1e-5;
 constexpr double kPlantedZ = 5.0;  // z above which a pair counts as composing
-constexpr int kTestSamples = 50;  // baseline draws in tests (the default is 1000)
+constexpr int kTestSamples = 50;   // baseline draws in tests (the default is 1000)
 
 double dense_score(const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
     return (X * Y).norm() / (X.norm() * Y.norm());
@@ -46,20 +46,20 @@ TEST_CASE("composition: factored scores agree with the dense d_model products; o
                     CAPTURE(h1);
                     CAPTURE(l2);
                     CAPTURE(h2);
-                    const float q = entry(r.q, {l1, h1, l2, h2}), k = entry(r.k, {l1, h1, l2, h2}),
-                                v = entry(r.v, {l1, h1, l2, h2});
+                    const float q = r.q.at({l1, h1, l2, h2}), k = r.k.at({l1, h1, l2, h2}),
+                                v = r.v.at({l1, h1, l2, h2});
                     if (l1 >= l2) {
                         CHECK(std::isnan(q));
                         CHECK(std::isnan(k));
                         CHECK(std::isnan(v));
-                        CHECK(std::isnan(entry(r.k_z, {l1, h1, l2, h2})));
+                        CHECK(std::isnan(r.k_z.at({l1, h1, l2, h2})));
                         continue;
                     }
                     ++defined;
                     CHECK(q == doctest::Approx(dense_score(ov(l1, h1), qk(l2, h2))).epsilon(kRelTol));
                     CHECK(k == doctest::Approx(dense_score(ov(l1, h1), qk(l2, h2).transpose())).epsilon(kRelTol));
                     CHECK(v == doctest::Approx(dense_score(ov(l1, h1), ov(l2, h2))).epsilon(kRelTol));
-                    CHECK(entry(r.v_z, {l1, h1, l2, h2}) ==
+                    CHECK(r.v_z.at({l1, h1, l2, h2}) ==
                           doctest::Approx((v - r.v_baseline.mean) / r.v_baseline.std).epsilon(kRelTol));
                 }
     CHECK(defined == 27);  // 3 heads × 3 heads × 3 ordered layer pairs
@@ -70,7 +70,7 @@ TEST_CASE("composition: in the planted induction model only L0H0 -> L1H0 K-compo
     CompositionOptions o;
     o.baseline_samples = kTestSamples;
     const CompositionResult r = compute_composition(m, o);
-    CHECK(entry(r.k_z, {0, 0, 1, 0}) > kPlantedZ);
+    CHECK(r.k_z.at({0, 0, 1, 0}) > kPlantedZ);
     const struct {
         const char* name;
         const Array<float>& z;
@@ -82,7 +82,7 @@ TEST_CASE("composition: in the planted induction model only L0H0 -> L1H0 K-compo
                 CAPTURE(kind.name);
                 CAPTURE(h1);
                 CAPTURE(h2);
-                CHECK(entry(kind.z, {0, h1, 1, h2}) <= kPlantedZ);
+                CHECK(kind.z.at({0, h1, 1, h2}) <= kPlantedZ);
             }
 }
 
@@ -126,10 +126,12 @@ TEST_CASE("composition: the written group reads back with the documented names a
     REQUIRE(k.data.size() == r.k.data.size());
     for (size_t i = 0; i < k.data.size(); ++i) {
         CAPTURE(i);
-        if (std::isnan(r.k.data[i])) CHECK(std::isnan(k.data[i]));  // same-layer and backward pairs
-        else CHECK(k.data[i] == r.k.data[i]);
+        if (std::isnan(r.k.data[i]))
+            CHECK(std::isnan(k.data[i]));  // same-layer and backward pairs
+        else
+            CHECK(k.data[i] == r.k.data[i]);
     }
-    CHECK(std::isnan(entry(k, {1, 0, 0, 0})));  // backward pair
+    CHECK(std::isnan(k.at({1, 0, 0, 0})));  // backward pair
 }
 
 }  // namespace

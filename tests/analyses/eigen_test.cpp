@@ -2,14 +2,13 @@
 // the Spectra path, undefined OV spectra, and the written group's shapes.
 #include "analyses/eigen.hpp"
 
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+
 #include "lib/hdf5.hpp"
 #include "tests/analyses/hand_built.hpp"
 #include "tests/test_util.hpp"
-
-#include <Eigen/Eigenvalues>
-
-#include <algorithm>
-#include <cmath>
 
 namespace circuits::analyses {
 namespace {
@@ -43,19 +42,19 @@ TEST_CASE("eigen: identity OV copies (+1), negated OV suppresses (-1), a cyclic 
     const Model m = test::copying_heads_model(8);
     const EigenResult r = compute_eigen(m, {});
     REQUIRE(r.ov_defined);
-    CHECK(entry(r.ov_copying, {0, 0}) == doctest::Approx(1.0).epsilon(kCopyTol));
-    CHECK(entry(r.ov_copying, {0, 1}) == doctest::Approx(-1.0).epsilon(kCopyTol));
-    CHECK(std::abs(entry(r.ov_copying, {0, 2})) < kCopyTol);
-    CHECK(entry(r.qk_copying, {0, 0}) == doctest::Approx(1.0).epsilon(kCopyTol));
-    CHECK(entry(r.qk_copying, {0, 1}) == doctest::Approx(-1.0).epsilon(kCopyTol));
-    CHECK(std::isnan(entry(r.qk_copying, {0, 2})));  // QK = 0: no eigenvalue weight
+    CHECK(r.ov_copying.at({0, 0}) == doctest::Approx(1.0).epsilon(kCopyTol));
+    CHECK(r.ov_copying.at({0, 1}) == doctest::Approx(-1.0).epsilon(kCopyTol));
+    CHECK(std::abs(r.ov_copying.at({0, 2})) < kCopyTol);
+    CHECK(r.qk_copying.at({0, 0}) == doctest::Approx(1.0).epsilon(kCopyTol));
+    CHECK(r.qk_copying.at({0, 1}) == doctest::Approx(-1.0).epsilon(kCopyTol));
+    CHECK(std::isnan(r.qk_copying.at({0, 2})));  // QK = 0: no eigenvalue weight
     // The shift's eigenvalues are the 8th roots of unity: all of modulus 1.
     for (int i = 0; i < 8; ++i) {
-        const std::complex<double> z(entry(r.ov_eigenvalues_re, {0, 2, i}), entry(r.ov_eigenvalues_im, {0, 2, i}));
+        const std::complex<double> z(r.ov_eigenvalues_re.at({0, 2, i}), r.ov_eigenvalues_im.at({0, 2, i}));
         CHECK(std::abs(z) == doctest::Approx(1.0).epsilon(kCopyTol));
     }
     for (int l = 0; l < 1; ++l)
-        for (int h = 0; h < 3; ++h) CHECK(entry(r.ov_converged, {l, h}) == 1);
+        for (int h = 0; h < 3; ++h) CHECK(r.ov_converged.at({l, h}) == 1);
     CHECK(r.direct_copying == doctest::Approx(1.0).epsilon(kCopyTol));  // W_E W_U = I
 }
 
@@ -79,13 +78,13 @@ TEST_CASE("eigen: eigenvalues through the d_head cores match the dense d_vocab c
                 const Array<float>& re;
                 const Array<float>& im;
                 float copy;
-            } cases[] = {{ov, r.ov_eigenvalues_re, r.ov_eigenvalues_im, entry(r.ov_copying, {l, h})},
-                         {qk, r.qk_eigenvalues_re, r.qk_eigenvalues_im, entry(r.qk_copying, {l, h})}};
+            } cases[] = {{ov, r.ov_eigenvalues_re, r.ov_eigenvalues_im, r.ov_copying.at({l, h})},
+                         {qk, r.qk_eigenvalues_re, r.qk_eigenvalues_im, r.qk_copying.at({l, h})}};
             for (const auto& cs : cases) {
                 const Eigen::VectorXcd want = dense_eigenvalues(cs.dense);  // d_head nonzero, the rest ~0
                 const double scale = std::abs(want[0]);
                 for (int i = 0; i < c.d_head; ++i) {
-                    const std::complex<double> got(entry(cs.re, {l, h, i}), entry(cs.im, {l, h, i}));
+                    const std::complex<double> got(cs.re.at({l, h, i}), cs.im.at({l, h, i}));
                     CHECK(std::abs(got - want[i]) <= kRelTol * scale);
                 }
                 CHECK(cs.copy == doctest::Approx(copying(want)).epsilon(kRelTol));
@@ -119,16 +118,16 @@ TEST_CASE("eigen: cores above dense_max_dim go through Spectra and find the top 
     const EigenResult exact = compute_eigen(m, {});
     for (int l = 0; l < c.n_layers; ++l)
         for (int h = 0; h < c.n_heads; ++h) {
-            if (entry(r.ov_converged, {l, h}) != 1) continue;  // a status, reported in the file
+            if (r.ov_converged.at({l, h}) != 1) continue;  // a status, reported in the file
             for (int i = 0; i < 3; ++i) {
-                const double scale = std::hypot(entry(exact.ov_eigenvalues_re, {l, h, 0}),
-                                                entry(exact.ov_eigenvalues_im, {l, h, 0}));
-                CHECK(std::abs(entry(r.ov_eigenvalues_re, {l, h, i}) - entry(exact.ov_eigenvalues_re, {l, h, i})) <=
+                const double scale =
+                    std::hypot(exact.ov_eigenvalues_re.at({l, h, 0}), exact.ov_eigenvalues_im.at({l, h, 0}));
+                CHECK(std::abs(r.ov_eigenvalues_re.at({l, h, i}) - exact.ov_eigenvalues_re.at({l, h, i})) <=
                       1e-4 * scale);
-                CHECK(std::abs(std::abs(entry(r.ov_eigenvalues_im, {l, h, i})) -
-                               std::abs(entry(exact.ov_eigenvalues_im, {l, h, i}))) <= 1e-4 * scale);
+                CHECK(std::abs(std::abs(r.ov_eigenvalues_im.at({l, h, i})) -
+                               std::abs(exact.ov_eigenvalues_im.at({l, h, i}))) <= 1e-4 * scale);
             }
-            for (int i = 3; i < c.d_head; ++i) CHECK(std::isnan(entry(r.ov_eigenvalues_re, {l, h, i})));
+            for (int i = 3; i < c.d_head; ++i) CHECK(std::isnan(r.ov_eigenvalues_re.at({l, h, i})));
         }
 }
 
@@ -156,10 +155,10 @@ TEST_CASE("eigen: OV spectra over the tokens both vocabularies share, matched by
         for (int h = 0; h < c.n_heads; ++h) {
             const auto& a = m.blocks[size_t(l)].attn;
             const Matrix ov = E * a.W_V[size_t(h)] * a.W_O[size_t(h)] * U;  // [4, 4]
-            CHECK(entry(r.ov_copying, {l, h}) == doctest::Approx(copying(dense_eigenvalues(ov))).epsilon(kRelTol));
+            CHECK(r.ov_copying.at({l, h}) == doctest::Approx(copying(dense_eigenvalues(ov))).epsilon(kRelTol));
         }
     CHECK(r.direct_copying == doctest::Approx(copying(dense_eigenvalues(E * U))).epsilon(kRelTol));
-    CHECK_FALSE(std::isnan(entry(r.qk_copying, {1, 2})));
+    CHECK_FALSE(std::isnan(r.qk_copying.at({1, 2})));
 }
 
 TEST_CASE("eigen: no shared token makes the OV spectrum undefined, QK still computed") {
@@ -171,10 +170,10 @@ TEST_CASE("eigen: no shared token makes the OV spectrum undefined, QK still comp
     const EigenResult r = compute_eigen(m, {});
     CHECK_FALSE(r.ov_defined);
     CHECK(r.ov_undefined_reason.find("no output token") != std::string::npos);
-    CHECK(std::isnan(entry(r.ov_copying, {0, 0})));
-    CHECK(std::isnan(entry(r.ov_eigenvalues_re, {1, 2, 0})));
+    CHECK(std::isnan(r.ov_copying.at({0, 0})));
+    CHECK(std::isnan(r.ov_eigenvalues_re.at({1, 2, 0})));
     CHECK(std::isnan(r.direct_copying));
-    CHECK_FALSE(std::isnan(entry(r.qk_copying, {1, 2})));
+    CHECK_FALSE(std::isnan(r.qk_copying.at({1, 2})));
 }
 
 TEST_CASE("eigen: the written group reads back with the documented names and shapes") {

@@ -34,6 +34,23 @@ TEST_CASE("embedding grams equal the dense products, for any thread count") {
     CHECK(embedding_grams(other, 1).C.size() == 0);
 }
 
+TEST_CASE(
+    "regression: one Gram route — the float Gram matrices are the double-accumulated ones rounded, never a second "
+    "sum") {
+    // The float and double routes used to be separate sums that could disagree in the last bits; now
+    // G_E and C are G_E_exact and C_exact rounded, and those are accurate_gram / accurate_product's.
+    ModelConfig c = test::small_config(PositionalEmbedding::standard, Normalization::none);
+    c.d_vocab = 3000;  // more than one accumulation chunk
+    c.d_vocab_out = 3000;
+    const Model m = test::random_model(c, 9);
+    const EmbeddingGrams g = embedding_grams(m, 1);
+    CHECK(g.G_E == Matrix(g.G_E_exact.cast<float>()));
+    CHECK(g.C == Matrix(g.C_exact.cast<float>()));
+    test::check_near(g.G_E_exact, Eigen::MatrixXd(m.W_E.cast<double>().transpose() * m.W_E.cast<double>()), 1e-6,
+                     "G_E_exact");
+    test::check_near(g.C_exact, Eigen::MatrixXd(m.W_U.cast<double>() * m.W_E.cast<double>()), 1e-6, "C_exact");
+}
+
 TEST_CASE("copying score: +1 for the identity, -1 for its negative, NaN for zero, 0 for a rotation") {
     CHECK(copying_score(Matrix::Identity(4, 4)) == doctest::Approx(1.0));
     CHECK(copying_score(-2.0f * Matrix::Identity(4, 4)) == doctest::Approx(-1.0));

@@ -2,15 +2,13 @@
 // scores of a hand-built uniform head match their closed forms.
 #include "analyses/induction.hpp"
 
-#include "analyses/eigen.hpp"
-#include "analyses/head_arrays.hpp"
+#include <cstring>
 
+#include "analyses/eigen.hpp"
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
-
-#include <cstring>
 
 namespace circuits::analyses {
 
@@ -49,14 +47,18 @@ Model uniform_copying_model(int vocab) {
 TEST_CASE("induction: the planted model has exactly L1H0 as induction head and L0H0 as previous-token head") {
     const Model m = planted_induction_model();
     const InductionResult r = induction(m, {});
-    INFO("prev_token\n" << r.prev_token << "\ninduction\n" << r.induction << "\nov_copying\n" << r.ov_copying
-                        << "\ncopying_eval\n" << r.copying_eval << "\nmechanistic\n" << r.mechanistic);
+    INFO("prev_token\n"
+         << r.prev_token << "\ninduction\n"
+         << r.induction << "\nov_copying\n"
+         << r.ov_copying << "\ncopying_eval\n"
+         << r.copying_eval << "\nmechanistic\n"
+         << r.mechanistic);
     CHECK(count_flags(r.is_induction_head) == 1);
-    CHECK(detail::at(r.is_induction_head, {1, 0}) == 1);
+    CHECK(r.is_induction_head.at({1, 0}) == 1);
     CHECK(count_flags(r.is_prev_token_head) == 1);
-    CHECK(detail::at(r.is_prev_token_head, {0, 0}) == 1);
+    CHECK(r.is_prev_token_head.at({0, 0}) == 1);
     CHECK(count_flags(r.is_copying_head) == 1);
-    CHECK(detail::at(r.is_copying_head, {1, 0}) == 1);
+    CHECK(r.is_copying_head.at({1, 0}) == 1);
     CHECK(r.prev_token(0, 0) > 0.99);
     CHECK(r.induction(1, 0) > 0.9);
     CHECK(r.ov_copying(1, 0) > 0.99);
@@ -66,12 +68,12 @@ TEST_CASE("induction: the planted model has exactly L1H0 as induction head and L
     CHECK(std::isnan(r.ov_copying(0, 0)));
     // K-composition of the induction head with the previous-token head: M = c diag(0, 1, ..., 1).
     const double V = m.cfg.d_vocab;
-    CHECK(detail::at(r.k_composition_trace, {0, 0, 1, 0}) == doctest::Approx(std::sqrt((V - 1) / V)).epsilon(1e-4));
+    CHECK(r.k_composition_trace.at({0, 0, 1, 0}) == doctest::Approx(std::sqrt((V - 1) / V)).epsilon(1e-4));
     CHECK(r.mechanistic(1, 0) > 0.9);
     CHECK(std::abs(r.mechanistic(1, 1)) < 0.2);
     CHECK(r.mechanistic(0, 0) == 0.0f);
-    CHECK(std::isnan(detail::at(r.k_composition_trace, {1, 0, 0, 0})));  // later -> earlier: undefined
-    CHECK(std::isnan(detail::at(r.k_composition_trace, {0, 0, 0, 1})));  // same layer: undefined
+    CHECK(std::isnan(r.k_composition_trace.at({1, 0, 0, 0})));  // later -> earlier: undefined
+    CHECK(std::isnan(r.k_composition_trace.at({0, 0, 0, 1})));  // same layer: undefined
 }
 
 TEST_CASE("induction: nothing is flagged in a one-layer random model") {
@@ -160,6 +162,27 @@ TEST_CASE("regression: the induction pass's ov_copying is /eigen's ov_copying, b
                 CHECK(std::memcmp(&a, &b, sizeof a) == 0);  // NaN included
             }
     }
+}
+
+TEST_CASE("regression: induction reads the OV copying scores handed in by the eigen pass (computed once per run)") {
+    const Model m = planted_induction_model();
+    const EmbeddingGrams g = embedding_grams(m);
+    // By default they are /eigen's, by the same computation.
+    const InductionResult own = induction(m, {}, g);
+    const EigenResult e = compute_eigen(m, {}, g);
+    for (int l = 0; l < m.cfg.n_layers; ++l)
+        for (int h = 0; h < m.cfg.n_heads; ++h) {
+            const float want = e.ov_copying.at({l, h});  // NaN where undefined (L0H0 of the planted model)
+            CHECK(((std::isnan(want) && std::isnan(own.ov_copying(l, h))) || own.ov_copying(l, h) == want));
+        }
+    // Handed in, they are read as they are: a marked array shows through.
+    Array<float> given = e.ov_copying;
+    given.at({0, 0}) = 0.25f;
+    const InductionResult read = induction(m, {}, g, &given);
+    CHECK(read.ov_copying(0, 0) == 0.25f);
+    CHECK(read.ov_copying(1, 0) == e.ov_copying.at({1, 0}));
+    Array<float> wrong = Array<float>::nan({1, 1});
+    CHECK_THROWS_AS(induction(m, {}, g, &wrong), Error);
 }
 
 }  // namespace circuits::analyses

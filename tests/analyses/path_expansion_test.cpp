@@ -2,15 +2,13 @@
 // ablation on the planted model, and a model whose heads write nothing.
 #include "analyses/path_expansion.hpp"
 
-#include "analyses/head_arrays.hpp"
+#include <Eigen/Eigenvalues>
+#include <fstream>
+
 #include "lib/error.hpp"
 #include "lib/forward.hpp"
 #include "lib/planted.hpp"
 #include "tests/test_util.hpp"
-
-#include <Eigen/Eigenvalues>
-
-#include <fstream>
 
 namespace circuits::analyses {
 
@@ -22,7 +20,9 @@ constexpr double kLossTol = 1e-5;
 
 using MatrixD = Eigen::MatrixXd;
 
-MatrixD d(const Matrix& m) { return m.cast<double>(); }
+MatrixD d(const Matrix& m) {
+    return m.cast<double>();
+}
 
 double dense_copying(const MatrixD& full) {
     Eigen::EigenSolver<MatrixD> solver(full, false);
@@ -79,29 +79,29 @@ TEST_CASE("path expansion: factored norms and copying scores equal those of the 
                 for (int h1 = 0; h1 < H; ++h1) {
                     CAPTURE(l1);
                     CAPTURE(h1);
-                    const float v = detail::at(r.virtual_norm, {l1, h1, l, h});
+                    const float v = r.virtual_norm.at({l1, h1, l, h});
                     if (l1 >= l) {
                         CHECK(std::isnan(v));
-                        CHECK(std::isnan(detail::at(r.qk_q_norm, {l1, h1, l, h})));
-                        CHECK(std::isnan(detail::at(r.qk_k_norm, {l1, h1, l, h})));
+                        CHECK(std::isnan(r.qk_q_norm.at({l1, h1, l, h})));
+                        CHECK(std::isnan(r.qk_k_norm.at({l1, h1, l, h})));
                         continue;
                     }
                     const MatrixD virt = W_E * ov(l1, h1) * ov(l, h) * W_U;
                     CHECK(v == doctest::Approx(virt.norm()).epsilon(kNormTol));
-                    CHECK(detail::at(r.virtual_copying, {l1, h1, l, h}) ==
+                    CHECK(r.virtual_copying.at({l1, h1, l, h}) ==
                           doctest::Approx(dense_copying(virt)).epsilon(kCopyingTol));
                     const MatrixD q_term = W_E * ov(l1, h1) * qk(l, h) * W_E.transpose();
                     const MatrixD k_term = W_E * qk(l, h) * (W_E * ov(l1, h1)).transpose();
-                    CHECK(detail::at(r.qk_q_norm, {l1, h1, l, h}) == doctest::Approx(q_term.norm()).epsilon(kNormTol));
-                    CHECK(detail::at(r.qk_k_norm, {l1, h1, l, h}) == doctest::Approx(k_term.norm()).epsilon(kNormTol));
-                    CHECK(detail::at(r.qk_q_copying, {l1, h1, l, h}) ==
+                    CHECK(r.qk_q_norm.at({l1, h1, l, h}) == doctest::Approx(q_term.norm()).epsilon(kNormTol));
+                    CHECK(r.qk_k_norm.at({l1, h1, l, h}) == doctest::Approx(k_term.norm()).epsilon(kNormTol));
+                    CHECK(r.qk_q_copying.at({l1, h1, l, h}) ==
                           doctest::Approx(dense_copying(q_term)).epsilon(kCopyingTol));
-                    CHECK(detail::at(r.qk_k_copying, {l1, h1, l, h}) ==
+                    CHECK(r.qk_k_copying.at({l1, h1, l, h}) ==
                           doctest::Approx(dense_copying(k_term)).epsilon(kCopyingTol));
                     for (int l2 = 0; l2 < l; ++l2)
                         for (int h2 = 0; h2 < H; ++h2) {
                             const MatrixD both = W_E * ov(l1, h1) * qk(l, h) * (W_E * ov(l2, h2)).transpose();
-                            CHECK(detail::at(r.qk_qk_norm, {l1, h1, l2, h2, l, h}) ==
+                            CHECK(r.qk_qk_norm.at({l1, h1, l2, h2, l, h}) ==
                                   doctest::Approx(both.norm()).epsilon(kNormTol));
                         }
                 }
@@ -111,8 +111,9 @@ TEST_CASE("path expansion: factored norms and copying scores equal those of the 
     REQUIRE(r.chains[0].size() == static_cast<size_t>(H * H * H));
     for (const auto& ch : r.chains[0]) {
         REQUIRE(ch.heads.size() == 3);
-        const MatrixD full = W_E * ov(ch.heads[0].first, ch.heads[0].second) * ov(ch.heads[1].first, ch.heads[1].second) *
-                             ov(ch.heads[2].first, ch.heads[2].second) * W_U;
+        const MatrixD full = W_E * ov(ch.heads[0].first, ch.heads[0].second) *
+                             ov(ch.heads[1].first, ch.heads[1].second) * ov(ch.heads[2].first, ch.heads[2].second) *
+                             W_U;
         CHECK(ch.norm == doctest::Approx(full.norm()).epsilon(kNormTol));
         CHECK(ch.copying == doctest::Approx(dense_copying(full)).epsilon(kCopyingTol));
     }
@@ -144,9 +145,9 @@ TEST_CASE("path expansion: in the planted model the loss falls at order 1 and or
     const PathExpansionResult r = path_expansion(m, {});
     REQUIRE(r.order_loss.size() == 3);
     REQUIRE(r.order_loss_repeated.size() == 3);
-    INFO("order_loss " << r.order_loss[0] << " " << r.order_loss[1] << " " << r.order_loss[2] << " real "
-                       << r.real_loss << "; repeated " << r.order_loss_repeated[0] << " " << r.order_loss_repeated[1]
-                       << " " << r.order_loss_repeated[2] << " real " << r.real_loss_repeated);
+    INFO("order_loss " << r.order_loss[0] << " " << r.order_loss[1] << " " << r.order_loss[2] << " real " << r.real_loss
+                       << "; repeated " << r.order_loss_repeated[0] << " " << r.order_loss_repeated[1] << " "
+                       << r.order_loss_repeated[2] << " real " << r.real_loss_repeated);
     const double uniform = std::log(double(m.cfg.d_vocab_out));
     CHECK(r.order_loss_repeated[0] == doctest::Approx(uniform).epsilon(1e-3));  // direct path: W_E W_U = 0
     CHECK(r.order_loss_repeated[1] < 0.1 * uniform);
@@ -158,11 +159,11 @@ TEST_CASE("path expansion: in the planted model the loss falls at order 1 and or
     CHECK(r.order_loss[2] == doctest::Approx(r.real_loss).epsilon(kLossTol));
     CHECK(r.order_loss_repeated[2] == doctest::Approx(r.real_loss_repeated).epsilon(kLossTol));
     // The virtual head L0H0 -> L1H0 is zero; the induction head's own OV circuit copies.
-    CHECK(detail::at(r.virtual_norm, {0, 0, 1, 0}) < 1e-6f);
+    CHECK(r.virtual_norm.at({0, 0, 1, 0}) < 1e-6f);
     CHECK(r.head_copying(1, 0) > 0.99f);
     // Its K-composition with the previous-token head: the key side runs through L0H0.
-    CHECK(detail::at(r.qk_k_norm, {0, 0, 1, 0}) > 5.0f * detail::at(r.qk_k_norm, {0, 1, 1, 0}));  // measured 98 vs 8.5
-    CHECK(detail::at(r.qk_k_copying, {0, 0, 1, 0}) > 0.9f);
+    CHECK(r.qk_k_norm.at({0, 0, 1, 0}) > 5.0f * r.qk_k_norm.at({0, 1, 1, 0}));  // measured 98 vs 8.5
+    CHECK(r.qk_k_copying.at({0, 0, 1, 0}) > 0.9f);
 }
 
 TEST_CASE("path expansion: every ablation term is 0 when no head writes to the residual stream") {
@@ -240,6 +241,44 @@ TEST_CASE("path expansion: the real and fully ablated losses equal cross-entropi
     REQUIRE(r.loss_positions == n);
     CHECK(r.real_loss == doctest::Approx(real / n).epsilon(kLossTol));
     CHECK(r.order_loss[0] == doctest::Approx(ablated / n).epsilon(kLossTol));
+}
+
+TEST_CASE("regression: /path's direct, per-head OV and QK copying scores are /eigen's (one computation)") {
+    ModelConfig c = test::small_config(PositionalEmbedding::standard, Normalization::none);
+    const Model m = test::random_model(c, 21);
+    const EmbeddingGrams g = embedding_grams(m);
+    const EigenResult e = compute_eigen(m, {}, g);
+    const PathExpansionResult own = path_expansion(m, {}, g);
+    CHECK(own.direct_copying == e.direct_copying);
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) {
+            CHECK(own.head_copying(l, h) == e.ov_copying.at({l, h}));
+            CHECK(own.qk_direct_copying(l, h) == e.qk_copying.at({l, h}));
+        }
+    // Handed in by the eigen pass, they are read rather than computed again.
+    EigenResult marked = e;
+    marked.ov_copying.at({0, 0}) = 0.5f;
+    marked.qk_copying.at({0, 0}) = -0.5f;
+    marked.direct_copying = 0.125f;
+    const PathExpansionResult read = path_expansion(m, {}, g, &marked);
+    CHECK(read.head_copying(0, 0) == 0.5f);
+    CHECK(read.qk_direct_copying(0, 0) == -0.5f);
+    CHECK(read.direct_copying == 0.125);
+}
+
+TEST_CASE("regression: /path/direct_copying of a zero direct path is NaN, not the copying score of rounding noise") {
+    // W_E writes the first half of the residual stream and W_U reads the second: W_E W_U = 0, while
+    // W_U W_E = [0 0; X 0] is nilpotent but not zero. Its dense float eigenvalues are rounding noise,
+    // which /path used to score (-0.337 on data/models/compiled/sort.h5, where /eigen said NaN).
+    ModelConfig c = test::small_config(PositionalEmbedding::standard, Normalization::none);
+    Model m = test::random_model(c, 5);
+    const Eigen::Index half = c.d_model / 2;
+    m.W_E.rightCols(c.d_model - half).setZero();
+    m.W_U.topRows(half).setZero();
+    REQUIRE((m.W_E * m.W_U).cwiseAbs().maxCoeff() == 0.0f);
+    const PathExpansionResult r = path_expansion(m, {});
+    CHECK(std::isnan(r.direct_copying));
+    CHECK(std::isnan(compute_eigen(m).direct_copying));
 }
 
 }  // namespace circuits::analyses
