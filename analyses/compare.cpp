@@ -414,7 +414,7 @@ void match_edges(const Model& a, const Model& b, const CompareOptions& o, Compar
 
 }  // namespace
 
-CompareResult compare_models(const Model& model_a, const Model& model_b, const CompareOptions& o) {
+CompareResult compute_compare(const Model& model_a, const Model& model_b, const CompareOptions& o) {
     if (o.probe < 1) throw Error("compare: --probe must be at least 1");
     const std::vector<int> b_to_a = match_vocabularies(model_a, model_b);
     std::vector<int> a_to_b(b_to_a.size());

@@ -74,7 +74,7 @@ std::vector<int> optimal_assignment(const Eigen::MatrixXd& score);
 
 // Compares `a` and `b`. Widths, layer and head counts may differ; input vocabularies must match by
 // string. Throws Error for mismatched vocabularies or models too large to compare token by token.
-CompareResult compare_models(const Model& a, const Model& b, const CompareOptions& options = {});
+CompareResult compute_compare(const Model& a, const Model& b, const CompareOptions& options = {});
 
 // Writes group /compare (names as in ARCHITECTURE.md plus the edges and behaviour figures).
 void write(H5Writer& w, const CompareResult& r);

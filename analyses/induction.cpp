@@ -233,11 +233,11 @@ void classify(const InductionOptions& options, InductionResult& r) {
 
 }  // namespace
 
-InductionResult induction(const Model& model, const InductionOptions& options) {
-    return induction(model, options, embedding_grams(model, options.threads));
+InductionResult compute_induction(const Model& model, const InductionOptions& options) {
+    return compute_induction(model, options, embedding_grams(model, options.threads));
 }
 
-InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams,
+InductionResult compute_induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams,
                           const Array<float>* ov_copying_given) {
     check_options(options);
     check_grams(grams, model.cfg, "induction");

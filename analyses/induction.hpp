@@ -52,11 +52,11 @@ struct InductionResult {
 
 // Runs the probe through the real forward pass of `model` and computes every score. `grams` are the
 // model's embedding Gram matrices (computed when not given).
-InductionResult induction(const Model& model, const InductionOptions& options);
+InductionResult compute_induction(const Model& model, const InductionOptions& options);
 // `ov_copying` [L, H]: /eigen's OV copying scores of the same model when the eigen pass of the run
 // already computed them (PassContext::ov_copying), so they are computed once per run; nullptr computes
 // them here by the same function (compute_ov_copying).
-InductionResult induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams,
+InductionResult compute_induction(const Model& model, const InductionOptions& options, const EmbeddingGrams& grams,
                           const Array<float>* ov_copying = nullptr);
 
 // Writes group /induction: the [L, H] scores, is_* (uint8), k_composition_trace, thresholds and probe

@@ -371,11 +371,11 @@ std::vector<std::vector<int>> read_token_file(const Model& model, const std::str
     return out;
 }
 
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options) {
-    return path_expansion(model, options, embedding_grams(model, options.threads));
+PathExpansionResult compute_path_expansion(const Model& model, const PathExpansionOptions& options) {
+    return compute_path_expansion(model, options, embedding_grams(model, options.threads));
 }
 
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options, const EmbeddingGrams& grams,
+PathExpansionResult compute_path_expansion(const Model& model, const PathExpansionOptions& options, const EmbeddingGrams& grams,
                                    const EigenResult* eigen) {
     const auto& c = model.cfg;
     if (options.max_order < 1)

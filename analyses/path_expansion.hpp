@@ -72,8 +72,8 @@ struct PathExpansionResult {
 // so each is computed once per run. The chains' and composed QK terms' copying scores go through the
 // same scoring function, copying_score_of_eigenvalues. Throws Error when a token sequence is empty,
 // too long or holds an index outside the vocabulary.
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options);
-PathExpansionResult path_expansion(const Model& model, const PathExpansionOptions& options, const EmbeddingGrams& grams,
+PathExpansionResult compute_path_expansion(const Model& model, const PathExpansionOptions& options);
+PathExpansionResult compute_path_expansion(const Model& model, const PathExpansionOptions& options, const EmbeddingGrams& grams,
                                    const EigenResult* eigen = nullptr);
 
 // Reads a token set: one sequence per line, token strings separated by white space, blank lines and

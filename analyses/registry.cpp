@@ -94,11 +94,11 @@ void run_composition(PassContext& c, H5Writer& w) {
 void run_path_expansion(PassContext& c, H5Writer& w) {
     auto p = path_expansion_options(c.options(), c.threads());
     if (c.on_step) p.on_step = [&c](const std::string& step) { c.on_step("path_expansion." + step); };
-    write(w, path_expansion(c.model(), p, c.grams(), c.eigen ? &*c.eigen : nullptr));
+    write(w, compute_path_expansion(c.model(), p, c.grams(), c.eigen ? &*c.eigen : nullptr));
 }
 
 void run_induction(PassContext& c, H5Writer& w) {
-    c.induction = induction(c.model(), induction_options(c.options(), c.threads()), c.grams(),
+    c.induction = compute_induction(c.model(), induction_options(c.options(), c.threads()), c.grams(),
                             c.eigen ? &c.eigen->ov_copying : nullptr);
     write(w, *c.induction);
 }

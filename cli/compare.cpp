@@ -59,7 +59,7 @@ int run_compare(const po::variables_map& vm, std::ostream& out, std::ostream&) {
         for (const auto& v : program->vocab) o.probe_vocab.push_back(v.to_string());
     }
 
-    const auto result = analyses::compare_models(a, b, o);
+    const auto result = analyses::compute_compare(a, b, o);
     AtomicOutput output(dir);
     std::filesystem::create_directories(output.temp_path());
     const auto h5 = (std::filesystem::path(output.temp_path()) / "compare.h5").string();

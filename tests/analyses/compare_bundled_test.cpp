@@ -46,7 +46,7 @@ TEST_CASE("compare: the compiled induction program's heads are matched to the tr
     // Which trained head is which, by the induction pass (not by the comparison).
     InductionOptions io;
     io.threads = 2;
-    const InductionResult ind = induction(trained, io);
+    const InductionResult ind = compute_induction(trained, io);
     const int induction_head = best_head(ind.induction, 1);
     const int prev_head = best_head(ind.prev_token, 0);
     CHECK(ind.is_induction_head.data[static_cast<size_t>(trained.cfg.n_heads + induction_head)] == 1);
@@ -55,7 +55,7 @@ TEST_CASE("compare: the compiled induction program's heads are matched to the tr
     CompareOptions o;
     o.threads = 2;
     o.baseline_samples = 100;
-    const CompareResult r = compare_models(compiled, trained, o);
+    const CompareResult r = compute_compare(compiled, trained, o);
     const MatchedPair* l1 = partner_of(r, 1, 0);
     const MatchedPair* l0 = partner_of(r, 0, 0);
     REQUIRE(l1 != nullptr);
@@ -106,7 +106,7 @@ TEST_CASE("compare: a compiled program and its trained counterpart: the page, an
         return expected;
     };
     for (const auto& v : program.vocab) o.probe_vocab.push_back(v.to_string());
-    const CompareResult r = compare_models(a, b, o);
+    const CompareResult r = compute_compare(a, b, o);
     REQUIRE(r.probe.size() == 60);
 
     int positions = 0, scored = 0, agree = 0, right_a = 0, right_b = 0;

@@ -57,7 +57,7 @@ Model permuted_rotated(const Model& m, const std::vector<int>& perm, unsigned se
 
 TEST_CASE("compare: a model against itself agrees everywhere and matches every head to itself") {
     const Model m = planted_induction_model();
-    const auto r = compare_models(m, m, quick_options());
+    const auto r = compute_compare(m, m, quick_options());
     CHECK(r.agreement == doctest::Approx(1.0));
     REQUIRE(r.matching.size() == 4);
     CHECK(r.unmatched_a.empty());
@@ -87,7 +87,7 @@ TEST_CASE("compare: the matching recovers heads permuted within layers under a r
     const Model m = test::random_model(c, 17);
     const std::vector<int> perm{2, 0, 3, 1};
     const Model p = permuted_rotated(m, perm, 5);
-    const auto r = compare_models(m, p, quick_options());
+    const auto r = compute_compare(m, p, quick_options());
     CHECK(r.agreement == doctest::Approx(1.0));
     REQUIRE(r.matching.size() == 8);
     for (const auto& pair : r.matching) {
@@ -113,7 +113,7 @@ TEST_CASE("compare: models of different widths and head counts leave heads unmat
         block.attn.b_V.resize(1);
     }
     b.cfg.n_heads = 1;
-    const auto r = compare_models(a, b, quick_options());
+    const auto r = compute_compare(a, b, quick_options());
     CHECK(r.matching.size() == 2);
     CHECK(r.unmatched_a.size() == 2);
     for (const auto& p : r.matching) {
@@ -126,7 +126,7 @@ TEST_CASE("compare: different input vocabularies are an error naming the first t
     const Model a = planted_induction_model();
     Model b = a;
     b.vocab.set(3, "zebra");
-    CHECK_THROWS_WITH_AS(compare_models(a, b, quick_options()), doctest::Contains("'c'"), Error);
+    CHECK_THROWS_WITH_AS(compute_compare(a, b, quick_options()), doctest::Contains("'c'"), Error);
 }
 
 TEST_CASE("compare: a reference program gives each model's accuracy") {
@@ -138,7 +138,7 @@ TEST_CASE("compare: a reference program gives each model's accuracy") {
         for (size_t i = 1; i < in.size(); ++i) out[i] = in[i - 1];
         return out;
     };
-    const auto r = compare_models(m, m, o);
+    const auto r = compute_compare(m, m, o);
     CHECK(r.n_scored > 0);
     CHECK(r.accuracy_a == doctest::Approx(r.accuracy_b));
     CHECK(r.accuracy_a < 0.5);
@@ -187,7 +187,7 @@ TEST_CASE("jensen_shannon is 0 for equal and 1 for disjoint distributions") {
 
 TEST_CASE("write_compare writes the documented datasets with their shapes") {
     const Model m = planted_induction_model();
-    const auto r = compare_models(m, m, quick_options());
+    const auto r = compute_compare(m, m, quick_options());
     test::TempDir dir;
     {
         H5Writer w(dir.file("c.h5"));

@@ -15,7 +15,7 @@ TEST_CASE("the compiled induction program: L1H0 is the one induction head, K-com
     REQUIRE(m.cfg.n_layers == 2);
     InductionOptions o;
     o.threads = 2;
-    const auto r = induction(m, o);
+    const auto r = compute_induction(m, o);
     const auto flag = [&](int l, int h) { return r.is_induction_head.data[static_cast<size_t>(l * m.cfg.n_heads + h)]; };
     CHECK(r.induction(1, 0) > 0.9f);
     CHECK(r.ov_copying(1, 0) > 0.9f);

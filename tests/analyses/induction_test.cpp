@@ -46,7 +46,7 @@ Model uniform_copying_model(int vocab) {
 
 TEST_CASE("induction: the planted model has exactly L1H0 as induction head and L0H0 as previous-token head") {
     const Model m = planted_induction_model();
-    const InductionResult r = induction(m, {});
+    const InductionResult r = compute_induction(m, {});
     INFO("prev_token\n"
          << r.prev_token << "\ninduction\n"
          << r.induction << "\nov_copying\n"
@@ -86,7 +86,7 @@ TEST_CASE("induction: nothing is flagged in a one-layer random model") {
     c.d_vocab_out = 40;
     c.n_ctx = 128;
     const Model m = test::random_model(c, 11);
-    const InductionResult r = induction(m, {});
+    const InductionResult r = compute_induction(m, {});
     INFO("prev_token\n" << r.prev_token << "\ninduction\n" << r.induction << "\nov_copying\n" << r.ov_copying);
     CHECK(count_flags(r.is_induction_head) == 0);
     CHECK(count_flags(r.is_prev_token_head) == 0);
@@ -102,7 +102,7 @@ TEST_CASE("induction: a uniform head's scores are their closed forms") {
     o.probe_repeats = R;
     o.probe_sequences = 3;
     o.seed = 5;
-    const InductionResult r = induction(m, o);
+    const InductionResult r = compute_induction(m, o);
     const RepeatedProbe p = make_repeated_probe(m, {n, R, o.probe_sequences}, o.seed);
     REQUIRE(p.offset == 0);
     // Position i = r n + k (repeat r >= 1) sees i + 1 keys with weight 1/(i+1): the previous one, r earlier
@@ -150,7 +150,7 @@ TEST_CASE("regression: the induction pass's ov_copying is /eigen's ov_copying, b
                                                               return c;
                                                           }(),
                                                           5)}) {
-        const InductionResult r = induction(m, {});
+        const InductionResult r = compute_induction(m, {});
         const EigenResult e = compute_eigen(m);
         const int L = m.cfg.n_layers, H = m.cfg.n_heads;
         REQUIRE(e.ov_copying.data.size() == static_cast<size_t>(L * H));
@@ -168,7 +168,7 @@ TEST_CASE("regression: induction reads the OV copying scores handed in by the ei
     const Model m = planted_induction_model();
     const EmbeddingGrams g = embedding_grams(m);
     // By default they are /eigen's, by the same computation.
-    const InductionResult own = induction(m, {}, g);
+    const InductionResult own = compute_induction(m, {}, g);
     const EigenResult e = compute_eigen(m, {}, g);
     for (int l = 0; l < m.cfg.n_layers; ++l)
         for (int h = 0; h < m.cfg.n_heads; ++h) {
@@ -178,11 +178,11 @@ TEST_CASE("regression: induction reads the OV copying scores handed in by the ei
     // Handed in, they are read as they are: a marked array shows through.
     Array<float> given = e.ov_copying;
     given.at({0, 0}) = 0.25f;
-    const InductionResult read = induction(m, {}, g, &given);
+    const InductionResult read = compute_induction(m, {}, g, &given);
     CHECK(read.ov_copying(0, 0) == 0.25f);
     CHECK(read.ov_copying(1, 0) == e.ov_copying.at({1, 0}));
     Array<float> wrong = Array<float>::nan({1, 1});
-    CHECK_THROWS_AS(induction(m, {}, g, &wrong), Error);
+    CHECK_THROWS_AS(compute_induction(m, {}, g, &wrong), Error);
 }
 
 }  // namespace circuits::analyses

@@ -48,7 +48,7 @@ TEST_CASE("path expansion: factored norms and copying scores equal those of the 
     PathExpansionOptions o;
     o.max_order = 3;
     o.tokens = {{1, 2, 3, 4, 1, 2, 3, 4}};
-    const PathExpansionResult r = path_expansion(m, o);
+    const PathExpansionResult r = compute_path_expansion(m, o);
     const auto& c = m.cfg;
     const int H = c.n_heads;
     const MatrixD W_E = d(m.W_E), W_U = d(m.W_U);
@@ -126,7 +126,7 @@ TEST_CASE("path expansion: copying scores are NaN when the vocabularies share no
     m.vocab_out = renamed;
     PathExpansionOptions o;
     o.tokens = {{1, 2, 3}};
-    const PathExpansionResult r = path_expansion(m, o);
+    const PathExpansionResult r = compute_path_expansion(m, o);
     CHECK(std::isnan(r.direct_copying));
     CHECK(std::isnan(r.head_copying(0, 0)));
     CHECK(r.head_norm(0, 0) > 0.0f);
@@ -142,7 +142,7 @@ TEST_CASE("path expansion: in the planted model the loss falls at order 1 and or
     // (W_E OV^{L1H0} W_U); its K-composition with the previous-token head acts through the pattern, not
     // through a value path. The only order-2 path, L0H0 -> L1H0, is zero: L1H0 reads tok:, L0H0 writes prev:.
     const Model m = planted_induction_model();
-    const PathExpansionResult r = path_expansion(m, {});
+    const PathExpansionResult r = compute_path_expansion(m, {});
     REQUIRE(r.order_loss.size() == 3);
     REQUIRE(r.order_loss_repeated.size() == 3);
     INFO("order_loss " << r.order_loss[0] << " " << r.order_loss[1] << " " << r.order_loss[2] << " real " << r.real_loss
@@ -173,7 +173,7 @@ TEST_CASE("path expansion: every ablation term is 0 when no head writes to the r
     PathExpansionOptions o;
     o.max_order = 3;
     o.tokens = {{0, 1, 2, 3, 4, 5}, {6, 7, 8, 9, 10, 0, 1, 2, 3}};
-    const PathExpansionResult r = path_expansion(m, o);
+    const PathExpansionResult r = compute_path_expansion(m, o);
     REQUIRE(r.order_loss.size() == 4);
     for (double loss : r.order_loss) CHECK(loss == doctest::Approx(r.order_loss[0]).epsilon(kLossTol));
     CHECK(r.real_loss == doctest::Approx(r.order_loss[0]).epsilon(kLossTol));
@@ -219,7 +219,7 @@ TEST_CASE("path expansion: the real and fully ablated losses equal cross-entropi
     PathExpansionOptions o;
     o.tokens = {{1, 2, 3, 4, 5}, {6, 7, 8}, {2, 2, 9, 1, 0, 3, 4}};
     o.threads = 2;
-    const PathExpansionResult r = path_expansion(m, o);
+    const PathExpansionResult r = compute_path_expansion(m, o);
     ForwardHooks all;
     for (int l = 0; l < c.n_layers; ++l)
         for (int h = 0; h < c.n_heads; ++h) all.ablated_heads.emplace_back(l, h);
@@ -248,7 +248,7 @@ TEST_CASE("regression: /path's direct, per-head OV and QK copying scores are /ei
     const Model m = test::random_model(c, 21);
     const EmbeddingGrams g = embedding_grams(m);
     const EigenResult e = compute_eigen(m, {}, g);
-    const PathExpansionResult own = path_expansion(m, {}, g);
+    const PathExpansionResult own = compute_path_expansion(m, {}, g);
     CHECK(own.direct_copying == e.direct_copying);
     for (int l = 0; l < c.n_layers; ++l)
         for (int h = 0; h < c.n_heads; ++h) {
@@ -260,7 +260,7 @@ TEST_CASE("regression: /path's direct, per-head OV and QK copying scores are /ei
     marked.ov_copying.at({0, 0}) = 0.5f;
     marked.qk_copying.at({0, 0}) = -0.5f;
     marked.direct_copying = 0.125f;
-    const PathExpansionResult read = path_expansion(m, {}, g, &marked);
+    const PathExpansionResult read = compute_path_expansion(m, {}, g, &marked);
     CHECK(read.head_copying(0, 0) == 0.5f);
     CHECK(read.qk_direct_copying(0, 0) == -0.5f);
     CHECK(read.direct_copying == 0.125);
@@ -276,7 +276,7 @@ TEST_CASE("regression: /path/direct_copying of a zero direct path is NaN, not th
     m.W_E.rightCols(c.d_model - half).setZero();
     m.W_U.topRows(half).setZero();
     REQUIRE((m.W_E * m.W_U).cwiseAbs().maxCoeff() == 0.0f);
-    const PathExpansionResult r = path_expansion(m, {});
+    const PathExpansionResult r = compute_path_expansion(m, {});
     CHECK(std::isnan(r.direct_copying));
     CHECK(std::isnan(compute_eigen(m).direct_copying));
 }

@@ -116,7 +116,7 @@ TEST_CASE(
     o.probe_repeats = 3;
     o.probe_sequences = 4;
     o.seed = 9;
-    const analyses::InductionResult r = analyses::induction(m, o);
+    const analyses::InductionResult r = analyses::compute_induction(m, o);
     RepeatedProbe repeated = make_repeated_probe(m, {o.probe_length, o.probe_repeats, o.probe_sequences}, o.seed);
     REQUIRE_FALSE(repeated.without_replacement);
     Rng rng(4);

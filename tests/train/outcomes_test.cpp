@@ -94,7 +94,7 @@ TEST_CASE(
     // The induction pass flags a layer-1 head (induction score >= 0.4 and positive OV copying), and
     // its strongest K-composition partner (the composition pass's score, as `circuits analyze` reads
     // it) is a layer-0 head the same pass calls a previous-token head.
-    const auto ind = analyses::induction(m, induction_probe());
+    const auto ind = analyses::compute_induction(m, induction_probe());
     REQUIRE(ind.options.probe_length == 4);
     REQUIRE(ind.options.probe_repeats == 2);
     analyses::CompositionOptions co;
@@ -129,7 +129,7 @@ TEST_CASE("induction-1l: no induction head and a clearly higher loss on the repe
     const auto task = induction_task_of(one);
     const DynamicsPoint d1 = probe_model(one, *task), d2 = probe_model(two, *task);
     CHECK(d1.induction.maxCoeff() < kInductionThreshold);
-    const auto ind = analyses::induction(one, induction_probe());
+    const auto ind = analyses::compute_induction(one, induction_probe());
     for (int h = 0; h < one.cfg.n_heads; ++h) CHECK(ind.induction(0, h) < kInductionThreshold);
     CHECK(d1.repeat_loss > d2.repeat_loss + kRepeatLossGap);
 }
