@@ -47,15 +47,15 @@ struct HeadSpectra {
 // subset of the tokens is shared, left empty when every token is (then read model.W_E / W_U).
 struct SharedEmbeddings {
     Matrix E, U;  // [shared, d_model], [d_model, shared]
-    const Matrix& W_E(const Model& m, const SharedVocabulary& s) const { return s.identity ? m.W_E : E; }
-    const Matrix& W_U(const Model& m, const SharedVocabulary& s) const { return s.identity ? m.W_U : U; }
+    const Matrix& W_E(const Model& m, const SharedTokens& s) const { return s.identity ? m.W_E : E; }
+    const Matrix& W_U(const Model& m, const SharedTokens& s) const { return s.identity ? m.W_U : U; }
 };
 
 // Every head's OV spectrum through its core W_O (W_U W_E) W_V, and its copying score: the one place
 // OV copying scores are computed. Fills the ov_* members of r.
 void fill_ov(const Model& model, const EigenPassOptions& options, const EmbeddingGrams& grams, EigenResult& r) {
     const auto& c = model.cfg;
-    const SharedVocabulary shared = shared_vocabulary(model);
+    const SharedTokens shared = shared_vocabulary(model);
     r.ov_defined = shared.size() > 0;
     r.ov_shared_tokens = shared.size();
     r.ov_all_tokens = shared.identity;
@@ -95,7 +95,7 @@ void fill_qk(const Model& model, const EigenPassOptions& options, const Embeddin
 
 // The direct path's spectrum, eig(W_E' W_U') over the shared tokens. Fills the direct_* members of r.
 void fill_direct(const Model& model, const EigenPassOptions& options, EigenResult& r) {
-    const SharedVocabulary shared = shared_vocabulary(model);
+    const SharedTokens shared = shared_vocabulary(model);
     if (!r.ov_defined) {
         r.direct_eigenvalues_re = Array<float>::filled({0}, kUndefined);
         r.direct_eigenvalues_im = Array<float>::filled({0}, kUndefined);

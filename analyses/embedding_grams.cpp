@@ -25,7 +25,7 @@ EmbeddingGrams embedding_grams(const Model& model, int threads) {
                     std::to_string(model.W_U.cols()) + "], expected [" + std::to_string(D) + ", " +
                     std::to_string(c.d_vocab_out) + "]");
     EmbeddingGrams g;
-    const SharedVocabulary shared = shared_vocabulary(model);
+    const SharedTokens shared = shared_vocabulary(model);
     g.same_vocab = shared.identity;
     g.copying_defined = shared.size() > 0;
     g.shared_tokens = shared.size();

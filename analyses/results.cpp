@@ -122,7 +122,7 @@ bool same_vocabulary(const Model& model) {
     return model.vocab == model.vocab_out;
 }
 
-SharedVocabulary shared_vocabulary(const Model& model) {
+SharedTokens shared_vocabulary(const Model& model) {
     // Absent vocabularies are the numbered default on both sides.
     if (model.vocab.empty() || model.vocab_out.empty()) {
         if (!same_vocabulary(model)) return {};  // of different sizes: no token shared by string
@@ -131,7 +131,7 @@ SharedVocabulary shared_vocabulary(const Model& model) {
     return model.vocab.shared_with(model.vocab_out);
 }
 
-std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedVocabulary& shared) {
+std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedTokens& shared) {
     Matrix E(shared.size(), model.cfg.d_model), U(model.cfg.d_model, shared.size());
     for (int k = 0; k < shared.size(); ++k) {
         E.row(k) = model.W_E.row(shared.in[static_cast<size_t>(k)]);

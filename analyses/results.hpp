@@ -39,11 +39,10 @@ inline constexpr float kUndefined = std::numeric_limits<float>::quiet_NaN();
 bool same_vocabulary(const Model& model);
 
 // The tokens that are in both vocabularies (Vocabulary::shared_with, lib/vocabulary.hpp).
-using SharedVocabulary = SharedTokens;
-SharedVocabulary shared_vocabulary(const Model& model);
+SharedTokens shared_vocabulary(const Model& model);
 
 // W_E's rows of the shared input tokens [shared, d_model] and W_U's columns of the matching output
 // tokens [d_model, shared], in the order of `shared`.
-std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedVocabulary& shared);
+std::pair<Matrix, Matrix> shared_embeddings(const Model& model, const SharedTokens& shared);
 
 }  // namespace circuits::analyses
