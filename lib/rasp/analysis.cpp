@@ -198,6 +198,34 @@ private:
         }
     }
 
+    // Every mean of 1..max_len values drawn from `values` (with repetition): sums of w values,
+    // each divided by w.
+    std::vector<Value> means(const Node& nd, const std::vector<Value>& values) const {
+        std::vector<double> xs;
+        for (const auto& v : values)
+            if (v.is_number()) xs.push_back(v.to_double());
+        std::vector<double> sums{0.0}, all;
+        for (int w = 1; w <= m_prog.max_len; ++w) {
+            std::vector<double> next;
+            for (double s : sums)
+                for (double x : xs) next.push_back(s + x);
+            std::sort(next.begin(), next.end());
+            next.erase(std::unique(next.begin(), next.end()), next.end());
+            if (next.size() > kMaxValueSet)
+                throw Error(m_prog.where(nd.origin) + "the mean '" + nd.name + "' computes can take more than " +
+                            std::to_string(kMaxValueSet) + " values (sums of up to " + std::to_string(m_prog.max_len) +
+                            " of " + std::to_string(xs.size()) + " values), more than the compiler's limit" +
+                            nd.origin.context);
+            for (double s : next) all.push_back(s / w);
+            sums = std::move(next);
+        }
+        std::vector<Value> out;
+        for (double m : all) out.push_back(Value::number(m));
+        sort_unique(out);
+        check_size(nd, out);
+        return out;
+    }
+
     void aggregate(const Node& nd, SopInfo& out) {
         const SelectorInfo& s = selector(nd.selector);
         const SopInfo& v = info(nd.inputs[0]);
@@ -212,7 +240,9 @@ private:
                 else
                     other = true;
             }
-            if (other || (has0 && has1))
+            if (other)
+                out.values = means(nd, v.values);
+            else if (has0 && has1)
                 out.values = mean_values(m_prog.max_len);
             else if (has1)
                 out.values = {Value::number(1.0)};
@@ -230,8 +260,14 @@ private:
         // The selected keys carry one value when the values are uniform, or when the predicate
         // picks one key value per query and equal key values mean equal values (injective keys,
         // or values computed from the keys).
-        const bool clean =
-            v.uniform || (s.combined && s.functional && (info(s.keys).injective || function_of(nd.inputs[0], s.keys)));
+        // One position, or positions with equal values: the matching keys agree on a part that is
+        // injective or that the values are a function of.
+        bool keyed = false;
+        for (size_t k = 0; k < s.key_parts.size(); ++k) {
+            const int part = s.key_parts[k];
+            keyed = keyed || (s.functional_parts[k] && (info(part).injective || function_of(nd.inputs[0], part)));
+        }
+        const bool clean = v.uniform || keyed;
         out.ambiguous = !clean;
         out.may_be_none = v.may_be_none || (may_be_empty && nd.default_value.is_none()) || out.ambiguous;
         out.uniform = s.query_independent && !m_prog.causal && clean && !out.may_be_none;
@@ -251,22 +287,11 @@ private:
                 break;
             case SelectorKind::negation: {
                 const SelectorInfo& a = selector(sn.operands[0]);
-                out = a;
+                out.combined = a.combined;
                 if (!a.combined) break;
-                FnNode call;
-                call.kind = FnNode::Kind::apply;
-                call.callee = std::make_shared<const Function>(a.predicate);
-                for (int i = 0; i < 2; ++i) {
-                    FnNode p;
-                    p.kind = FnNode::Kind::param;
-                    p.param = i;
-                    call.args.push_back(std::make_shared<const FnNode>(p));
-                }
-                FnNode neg;
-                neg.kind = FnNode::Kind::unary;
-                neg.op = "not";
-                neg.args = {std::make_shared<const FnNode>(call)};
-                out.predicate = Function({"k", "q"}, std::make_shared<const FnNode>(neg));
+                out.keys = a.keys;
+                out.queries = a.queries;
+                out.predicate = negated(a.predicate);
                 break;
             }
             case SelectorKind::conjunction:
@@ -274,8 +299,32 @@ private:
                 combine(sn, out);
                 break;
         }
-        if (out.combined) facts(out);
+        if (out.combined) {
+            out.key_parts = {out.keys};
+            out.query_parts = {out.queries};
+            combined_matrix(out);
+        } else {
+            joint(index, out);
+        }
+        facts(out);
         return out;
+    }
+
+    static Function negated(const Function& f) {
+        FnNode call;
+        call.kind = FnNode::Kind::apply;
+        call.callee = std::make_shared<const Function>(f);
+        for (int i = 0; i < 2; ++i) {
+            FnNode p;
+            p.kind = FnNode::Kind::param;
+            p.param = i;
+            call.args.push_back(std::make_shared<const FnNode>(p));
+        }
+        FnNode neg;
+        neg.kind = FnNode::Kind::unary;
+        neg.op = "not";
+        neg.args = {std::make_shared<const FnNode>(call)};
+        return Function({"k", "q"}, std::make_shared<const FnNode>(neg));
     }
 
     // Whether the predicate of `s` gives the same result for every key (side 0) or query (side 1).
@@ -294,17 +343,21 @@ private:
         return true;
     }
 
+    // A side (0 keys, 1 queries) of a combined selector that any s-op fits: its predicate ignores
+    // it and its s-op is never none (so it is defined everywhere).
+    bool free_side(const SelectorInfo& s, int side) const {
+        const int n = side == 0 ? s.keys : s.queries;
+        const SopInfo& i = m_out.sops[static_cast<size_t>(n)];
+        return !i.may_be_none && !i.values.empty() && ignores(s, side);
+    }
+
     void combine(const SelectorNode& sn, SelectorInfo& out) {
         const SelectorInfo a = selector(sn.operands[0]);
         const SelectorInfo b = selector(sn.operands[1]);
         const std::string op = sn.kind == SelectorKind::conjunction ? "and" : "or";
-        if (!a.combined || !b.combined) {
-            out.combined = false;
-            out.why = !a.combined ? a.why : b.why;
-            return;
-        }
-        // side 0: keys, side 1: queries. A select that ignores a side whose s-op is never none
-        // (so it is defined everywhere) fits the other select's s-op on that side.
+        out.combined = false;  // a joint selector unless both read the same s-ops
+        if (!a.combined || !b.combined) return;
+        // side 0: keys, side 1: queries.
         int common[2] = {-1, -1};
         std::vector<int> slots_a = {0, 1}, slots_b = {0, 1};
         std::vector<Value> fixed_a(2), fixed_b(2);
@@ -313,26 +366,15 @@ private:
             const int nb = side == 0 ? b.keys : b.queries;
             if (na == nb) {
                 common[side] = na;
-                continue;
-            }
-            const auto free_side = [&](const SelectorInfo& s, int n) {
-                const SopInfo& i = m_out.sops[static_cast<size_t>(n)];
-                return !i.may_be_none && !i.values.empty() && ignores(s, side);
-            };
-            if (free_side(a, na)) {
+            } else if (free_side(a, side)) {
                 common[side] = nb;
                 slots_a[static_cast<size_t>(side)] = -1;
                 fixed_a[static_cast<size_t>(side)] = m_out.sops[static_cast<size_t>(na)].values.front();
-            } else if (free_side(b, nb)) {
+            } else if (free_side(b, side)) {
                 common[side] = na;
                 slots_b[static_cast<size_t>(side)] = -1;
                 fixed_b[static_cast<size_t>(side)] = m_out.sops[static_cast<size_t>(nb)].values.front();
             } else {
-                const std::string what = side == 0 ? "keys" : "queries";
-                out.combined = false;
-                out.why = "'" + op + "' combines selectors over different " + what + " ('" + m_prog.node(na).name +
-                          "' and '" + m_prog.node(nb).name +
-                          "'); only selectors over the same key and query s-ops become one attention head";
                 return;
             }
         }
@@ -367,32 +409,145 @@ private:
         out.predicate = Function({"k", "q"}, std::make_shared<const FnNode>(node));
     }
 
+    void combined_matrix(SelectorInfo& s) const {
+        const auto& kv = m_out.sops[static_cast<size_t>(s.keys)].values;
+        const auto& qv = m_out.sops[static_cast<size_t>(s.queries)].values;
+        for (const auto& v : kv) s.key_labels.push_back(v.to_string());
+        for (const auto& v : qv) s.query_labels.push_back(v.to_string());
+        s.matrix.assign(qv.size(), std::vector<char>(kv.size(), 0));
+        for (size_t a = 0; a < qv.size(); ++a)
+            for (size_t b = 0; b < kv.size(); ++b) s.matrix[a][b] = holds(s.predicate, kv[b], qv[a]) ? 1 : 0;
+    }
+
+    // The s-ops each side of the selects under `s` reads; a side a select ignores (free_side) is
+    // left out, any value fits it.
+    void collect_parts(int s, std::vector<int>& keys, std::vector<int>& queries) {
+        const SelectorNode& sn = m_prog.selector(s);
+        if (sn.kind != SelectorKind::select) {
+            for (int o : sn.operands) collect_parts(o, keys, queries);
+            return;
+        }
+        const SelectorInfo& a = selector(s);
+        const auto add = [](std::vector<int>& v, int n) {
+            if (std::find(v.begin(), v.end(), n) == v.end()) v.push_back(n);
+        };
+        if (!free_side(a, 0)) add(keys, sn.keys);
+        if (!free_side(a, 1)) add(queries, sn.queries);
+    }
+
+    // Whether selector s holds for the key values `kv` and query values `qv` ([node] -> value, null
+    // for an s-op outside the parts, which its selects ignore).
+    bool tree_holds(int s, const std::vector<const Value*>& kv, const std::vector<const Value*>& qv) const {
+        const SelectorNode& sn = m_prog.selector(s);
+        switch (sn.kind) {
+            case SelectorKind::select: {
+                const Value* k = kv[static_cast<size_t>(sn.keys)];
+                const Value* q = qv[static_cast<size_t>(sn.queries)];
+                return holds(sn.predicate, k ? *k : m_out.sops[static_cast<size_t>(sn.keys)].values.front(),
+                             q ? *q : m_out.sops[static_cast<size_t>(sn.queries)].values.front());
+            }
+            case SelectorKind::conjunction:
+                return tree_holds(sn.operands[0], kv, qv) && tree_holds(sn.operands[1], kv, qv);
+            case SelectorKind::disjunction:
+                return tree_holds(sn.operands[0], kv, qv) || tree_holds(sn.operands[1], kv, qv);
+            case SelectorKind::negation:
+                return !tree_holds(sn.operands[0], kv, qv);
+        }
+        return false;
+    }
+
+    // Every tuple of values of `parts` (first part most significant), with its label "(a, 3)".
+    std::vector<std::vector<const Value*>> tuples(const std::vector<int>& parts, const SelectorNode& sn,
+                                                  std::vector<std::string>& labels) const {
+        double count = 1;
+        for (int p : parts) count *= static_cast<double>(m_out.sops[static_cast<size_t>(p)].values.size());
+        if (count > static_cast<double>(kMaxJointValues))
+            throw Error(m_prog.where(sn.origin) + "this combination of selectors reads " +
+                        std::to_string(parts.size()) + " s-ops on one side, whose " + format_double(count) +
+                        " value tuples exceed the compiler's limit of " + std::to_string(kMaxJointValues) +
+                        " for the joint s-op its head reads" + sn.origin.context);
+        std::vector<std::vector<const Value*>> out(1, std::vector<const Value*>(m_prog.nodes.size(), nullptr));
+        for (int p : parts) {
+            std::vector<std::vector<const Value*>> next;
+            for (const auto& t : out)
+                for (const auto& v : m_out.sops[static_cast<size_t>(p)].values) {
+                    next.push_back(t);
+                    next.back()[static_cast<size_t>(p)] = &v;
+                }
+            out = std::move(next);
+        }
+        for (const auto& t : out) {
+            std::string l;
+            for (int p : parts) l += (l.empty() ? "(" : ", ") + t[static_cast<size_t>(p)]->to_string();
+            labels.push_back(parts.size() > 1 ? l + ")" : l.substr(1));
+        }
+        return out;
+    }
+
+    // A selector over different s-ops: its matrix over the tuples of each side's parts.
+    void joint(int index, SelectorInfo& s) {
+        s.key_parts.clear();
+        s.query_parts.clear();
+        collect_parts(index, s.key_parts, s.query_parts);
+        std::sort(s.key_parts.begin(), s.key_parts.end());
+        std::sort(s.query_parts.begin(), s.query_parts.end());
+        if (s.key_parts.empty()) s.key_parts = {kIndicesNode};
+        if (s.query_parts.empty()) s.query_parts = {kIndicesNode};
+        const SelectorNode& sn = m_prog.selector(index);
+        const auto kt = tuples(s.key_parts, sn, s.key_labels);
+        const auto qt = tuples(s.query_parts, sn, s.query_labels);
+        s.matrix.assign(qt.size(), std::vector<char>(kt.size(), 0));
+        for (size_t a = 0; a < qt.size(); ++a)
+            for (size_t b = 0; b < kt.size(); ++b) s.matrix[a][b] = tree_holds(index, kt[b], qt[a]) ? 1 : 0;
+    }
+
+    bool never_none(const std::vector<int>& parts) const {
+        for (int p : parts) {
+            const SopInfo& i = m_out.sops[static_cast<size_t>(p)];
+            if (i.may_be_none || i.values.empty()) return false;
+        }
+        return true;
+    }
+
     void facts(SelectorInfo& s) {
-        const SopInfo& k = info(s.keys);
-        const SopInfo& q = info(s.queries);
-        s.matrix.assign(q.values.size(), std::vector<char>(k.values.size(), 0));
         bool all = true;
         s.functional = true;
-        for (size_t a = 0; a < q.values.size(); ++a) {
+        for (const auto& r : s.matrix) {
             int matches = 0;
-            for (size_t b = 0; b < k.values.size(); ++b) {
-                s.matrix[a][b] = holds(s.predicate, k.values[b], q.values[a]) ? 1 : 0;
-                matches += s.matrix[a][b];
-                all = all && s.matrix[a][b];
+            for (char c : r) {
+                matches += c;
+                all = all && c;
             }
             if (matches > 1) s.functional = false;
         }
-        bool reflexive = s.keys == s.queries;
-        if (reflexive)
-            for (size_t a = 0; a < q.values.size(); ++a) reflexive = reflexive && s.matrix[a][a];
-        s.always_selects = !k.may_be_none && !q.may_be_none && !k.values.empty() && (all || reflexive);
-        s.query_independent = !q.may_be_none && ignores(s, 1);
+        s.functional_parts.assign(s.key_parts.size(), 1);
+        for (size_t k = 0; k < s.key_parts.size(); ++k) {
+            // The stride of part k in the tuple index (first part most significant).
+            size_t stride = 1;
+            for (size_t l = k + 1; l < s.key_parts.size(); ++l)
+                stride *= m_out.sops[static_cast<size_t>(s.key_parts[l])].values.size();
+            const size_t size = m_out.sops[static_cast<size_t>(s.key_parts[k])].values.size();
+            for (const auto& r : s.matrix) {
+                long seen = -1;
+                for (size_t b = 0; b < r.size() && s.functional_parts[k]; ++b) {
+                    if (!r[b]) continue;
+                    const long v = static_cast<long>((b / stride) % size);
+                    if (seen >= 0 && v != seen) s.functional_parts[k] = 0;
+                    seen = v;
+                }
+            }
+        }
+        bool reflexive = s.key_parts == s.query_parts;
+        for (size_t a = 0; reflexive && a < s.matrix.size(); ++a) reflexive = s.matrix[a][a] != 0;
+        s.always_selects = never_none(s.key_parts) && never_none(s.query_parts) && (all || reflexive);
+        s.query_independent = never_none(s.query_parts);
+        for (const auto& r : s.matrix) s.query_independent = s.query_independent && r == s.matrix.front();
         // selected(i, j) = key_j < query_i (or >) over one s-op: the width is the rank.
         s.strict_order = false;
-        if (s.keys == s.queries && !k.values.empty()) {
+        if (s.combined && s.keys == s.queries && !s.matrix.empty()) {
             bool lt = true, gt = true;
-            for (size_t a = 0; a < q.values.size(); ++a)
-                for (size_t b = 0; b < k.values.size(); ++b) {
+            for (size_t a = 0; a < s.matrix.size(); ++a)
+                for (size_t b = 0; b < s.matrix[a].size(); ++b) {
                     lt = lt && (s.matrix[a][b] != 0) == (b < a);
                     gt = gt && (s.matrix[a][b] != 0) == (b > a);
                 }

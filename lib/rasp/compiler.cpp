@@ -41,6 +41,7 @@ struct Unit {
 
 struct MlpBlock {
     int node = -1;
+    int joint = -1;  // the MLP of a joint s-op (Compiler::Joint), node -1
     std::vector<Unit> units;
 };
 
@@ -64,6 +65,7 @@ public:
         m_live = m_prog.live_nodes();
         for (int n : m_live) check(n);
         layout();
+        for (size_t j = 0; j < m_joints.size(); ++j) build_joint(j);
         for (int n : m_live) build(n);
         allocate();
         return assemble();
@@ -81,6 +83,14 @@ private:
     std::vector<int> m_scratch;  // [node] selector_width's BOS-attention row
     int m_one = 0, m_bos = 1;
 
+    // A joint s-op (SelectorInfo): the tuples of several s-ops' values, read by a selector's head.
+    struct Joint {
+        std::vector<int> parts;
+        int base = -1;  // first residual row
+    };
+    std::vector<Joint> m_joints;
+    std::map<std::vector<int>, int> m_joint_of;  // parts -> index into m_joints
+
     std::vector<HeadBlock> m_heads;
     std::vector<MlpBlock> m_mlps;
     std::vector<int> m_head_sub, m_mlp_sub;  // sub-layer of each head / MLP block (attention 2l, MLP 2l+1)
@@ -93,6 +103,16 @@ private:
     }
 
     std::string quoted(int n) const { return "'" + node(n).name + "'"; }
+    // 'tokens', or '(tokens, indices)' for a joint s-op.
+    std::string side_name(const std::vector<int>& parts) const {
+        if (parts.size() == 1) return quoted(parts[0]);
+        return "'" + joint_name(parts) + "'";
+    }
+    std::string joint_name(const std::vector<int>& parts) const {
+        std::string s;
+        for (int p : parts) s += (s.empty() ? "(" : ", ") + node(p).name;
+        return s + ")";
+    }
     std::string defined_at(int n) const {
         return node(n).origin.line > 0 ? " (line " + std::to_string(node(n).origin.line) + ")" : "";
     }
@@ -117,8 +137,6 @@ private:
             }
         }
         for (int o : sn.operands) check_selects(o, user);
-        const SelectorInfo& si = m_info.selector(s);
-        if (!si.combined) fail(sn.origin, si.why);
     }
 
     void check_numbers(int n) const {
@@ -180,6 +198,12 @@ private:
                 why =
                     "a categorical aggregate whose selected keys may carry different values and whose result is used "
                     "later; the compiled model cleans it with an MLP";
+            if (nd.selector >= 0 && why.empty()) {
+                const SelectorInfo& s = m_info.selector(nd.selector);
+                if (s.joint_keys() || s.joint_queries())
+                    why = "computed by a head whose selector combines different s-ops; the joint s-op " +
+                          side_name(s.joint_keys() ? s.key_parts : s.query_parts) + " it compares is built by an MLP";
+            }
             if (!why.empty())
                 fail(nd.origin, quoted(n) + " is " + why + ", and --attention-only allows attention layers only");
         }
@@ -194,30 +218,25 @@ private:
         const bool may_be_empty = !s.always_selects;
         if (nd.encoding == Encoding::numerical) {
             for (const auto& x : v.values)
-                if (!x.is_number() || (x.to_double() != 0.0 && x.to_double() != 1.0))
-                    fail(nd.origin, "numerical aggregate of values outside {0, 1}: " + quoted(value) +
-                                        defined_at(value) + " can be " + x.to_string() +
-                                        " (the compiled mean is exact for 0/1 values only)");
+                if (!x.is_number())
+                    fail(nd.origin, "numerical aggregate of non-numeric values: " + quoted(value) + defined_at(value) +
+                                        " can be '" + x.to_string() + "' (a mean needs numbers)");
             if (v.may_be_none)
                 fail(nd.origin, "numerical aggregate of " + quoted(value) + defined_at(value) +
                                     ", which can be none: the compiled mean would count none as 0");
-            if (may_be_empty && !nd.default_value.is_none() &&
-                !(nd.default_value.is_number() && nd.default_value.to_double() == 0.0))
-                fail(nd.origin,
-                     "a numerical aggregate's default must be 0 (BOS carries it), not " + nd.default_value.to_string());
+            if (may_be_empty && !nd.default_value.is_none() && !nd.default_value.is_number())
+                fail(nd.origin, "a numerical aggregate's default must be a number, not '" +
+                                    nd.default_value.to_string() + "'");
             return;
         }
         if (node(value).encoding == Encoding::numerical)
             fail(nd.origin, "categorical aggregate of the numerical s-op " + quoted(value) + defined_at(value) +
                                 "; make the aggregate numerical(...) for a mean, or its values categorical");
-        if (may_be_empty && !nd.default_value.is_none())
-            fail(nd.origin,
-                 "a categorical aggregate's default must be none (the compiled model represents an empty "
-                 "selection as no value), not " +
-                     nd.default_value.to_string() + "; use numerical(...) with default: 0");
-        if (!s.functional && !v.uniform) {
-            const auto& kv = info(s.keys).values;
-            const auto& qv = info(s.queries).values;
+        bool one_value = s.functional;  // per query: one key value, or one value of a key part
+        for (char f : s.functional_parts) one_value = one_value || f;
+        if (!one_value && !v.uniform) {
+            const auto& kv = s.key_labels;
+            const auto& qv = s.query_labels;
             for (size_t a = 0; a < qv.size(); ++a) {
                 std::vector<size_t> hits;
                 for (size_t b = 0; b < kv.size(); ++b)
@@ -225,12 +244,20 @@ private:
                 if (hits.size() > 1)
                     fail(nd.origin,
                          "categorical aggregate can select several keys with different values (the query value " +
-                             qv[a].to_string() + " of " + quoted(s.queries) + " selects the key values " +
-                             kv[hits[0]].to_string() + " and " + kv[hits[1]].to_string() + " of " + quoted(s.keys) +
+                             qv[a] + " of " + side_name(s.query_parts) + " selects the key values " + kv[hits[0]] +
+                             " and " + kv[hits[1]] + " of " + side_name(s.key_parts) +
                              "); a categorical aggregate must select at most one key per query: use "
                              "numerical(aggregate(...)) for a mean, or a selector that matches one key");
             }
         }
+    }
+
+    // An aggregate whose selection may be empty and whose default is not none (nor 0 for a
+    // numerical one): its head reads the default from BOS.
+    bool carries_default(int n) const {
+        const Node& nd = node(n);
+        if (nd.default_value.is_none() || m_info.selector(nd.selector).always_selects) return false;
+        return nd.encoding == Encoding::categorical || nd.default_value.to_double() != 0.0;
     }
 
     // --- affine fits ---
@@ -313,6 +340,56 @@ private:
             m_base[static_cast<size_t>(n)] = static_cast<int>(m_labels.size());
             for (const auto& v : info(n).values) add_label(nd.name + ":" + v.to_string());
         }
+        for (int n : m_live)
+            if (node(n).selector >= 0) {
+                const SelectorInfo& s = m_info.selector(node(n).selector);
+                add_joint(s.key_parts, s.key_labels);
+                add_joint(s.query_parts, s.query_labels);
+            }
+    }
+
+    // A joint s-op: one residual row per tuple of its parts' values, written by an MLP unit
+    // relu(sum of the tuple's one-hot rows - (parts - 1)), which is 1 exactly when every part
+    // holds its value of the tuple (and 0 at BOS, where no part has a value).
+    void add_joint(const std::vector<int>& parts, const std::vector<std::string>& labels) {
+        if (parts.size() < 2 || m_joint_of.count(parts)) return;
+        Joint j;
+        j.parts = parts;
+        j.base = static_cast<int>(m_labels.size());
+        const std::string name = joint_name(parts);
+        for (const auto& l : labels) add_label(name + ":" + l);
+        m_joint_of[parts] = static_cast<int>(m_joints.size());
+        m_joints.push_back(std::move(j));
+    }
+
+    void build_joint(size_t j) {
+        const Joint& jt = m_joints[j];
+        MlpBlock mlp;
+        mlp.joint = static_cast<int>(j);
+        std::vector<size_t> sizes;
+        size_t count = 1;
+        for (int p : jt.parts) {
+            sizes.push_back(info(p).values.size());
+            count *= sizes.back();
+        }
+        for (size_t t = 0; t < count; ++t) {
+            Unit u;
+            size_t rest = t;
+            for (size_t k = jt.parts.size(); k-- > 0;) {
+                u.in[row(jt.parts[k]) + static_cast<int>(rest % sizes[k])] = 1.0;
+                rest /= sizes[k];
+            }
+            u.bias = -static_cast<double>(jt.parts.size() - 1);
+            u.out[jt.base + static_cast<int>(t)] = 1.0;
+            mlp.units.push_back(std::move(u));
+        }
+        m_mlps.push_back(std::move(mlp));
+    }
+
+    // The residual row of the key (query) value or tuple `b` of a selector side reading `parts`.
+    int side_row(const std::vector<int>& parts, size_t b) const {
+        if (parts.size() == 1) return row(parts[0]) + static_cast<int>(b);
+        return m_joints[static_cast<size_t>(m_joint_of.at(parts))].base + static_cast<int>(b);
     }
 
     // The residual row of value `v` of categorical node n (-1 if v is not in its value set).
@@ -353,6 +430,7 @@ private:
                 const int value = nd.inputs[0];
                 if (nd.encoding == Encoding::numerical) {
                     h.o.push_back({0, row(n), 1.0});
+                    if (carries_default(n)) h.v.push_back({m_bos, 0, nd.default_value.to_double()});
                     if (node(value).encoding == Encoding::numerical) {
                         h.v.push_back({row(value), 0, 1.0});
                     } else {
@@ -365,6 +443,12 @@ private:
                     for (const auto& x : info(value).values) {
                         h.v.push_back({row(value, x), d, 1.0});
                         h.o.push_back({d, row(n, x), 1.0});
+                        ++d;
+                    }
+                    // A query that selects nothing attends to BOS, which carries the default.
+                    if (carries_default(n)) {
+                        h.v.push_back({m_bos, d, 1.0});
+                        h.o.push_back({d, row(n, nd.default_value), 1.0});
                         ++d;
                     }
                     h.dims = std::max(h.dims, d);
@@ -400,8 +484,10 @@ private:
     // through its distinct non-zero key columns or query rows, whichever are fewer.
     HeadBlock selector_head(int n, int selector, double bos_logit) const {
         const SelectorInfo& s = m_info.selector(selector);
-        const auto& kv = info(s.keys).values;
-        const auto& qv = info(s.queries).values;
+        const auto& kv = s.key_labels;
+        const auto& qv = s.query_labels;
+        const auto key_row = [&](size_t b) { return side_row(s.key_parts, b); };
+        const auto query_row = [&](size_t a) { return side_row(s.query_parts, a); };
         HeadBlock h;
         h.node = n;
         std::vector<std::vector<char>> cols(kv.size(), std::vector<char>(qv.size()));
@@ -427,16 +513,16 @@ private:
         int d = 0;
         if (key_groups.size() <= query_groups.size()) {
             for (const auto& g : key_groups) {
-                for (size_t b : g) h.k.push_back({row(s.keys, kv[b]), d, 1.0});
+                for (size_t b : g) h.k.push_back({key_row(b), d, 1.0});
                 for (size_t a = 0; a < qv.size(); ++a)
-                    if (s.matrix[a][g[0]]) h.q.push_back({row(s.queries, qv[a]), d, 1.0});
+                    if (s.matrix[a][g[0]]) h.q.push_back({query_row(a), d, 1.0});
                 ++d;
             }
         } else {
             for (const auto& g : query_groups) {
-                for (size_t a : g) h.q.push_back({row(s.queries, qv[a]), d, 1.0});
+                for (size_t a : g) h.q.push_back({query_row(a), d, 1.0});
                 for (size_t b = 0; b < kv.size(); ++b)
-                    if (s.matrix[g[0]][b]) h.k.push_back({row(s.keys, kv[b]), d, 1.0});
+                    if (s.matrix[g[0]][b]) h.k.push_back({key_row(b), d, 1.0});
                 ++d;
             }
         }
@@ -616,13 +702,30 @@ private:
 
     // --- layers ---
 
+    // The sub-layer after which a selector side is in the residual stream: its s-op's, or for a
+    // joint s-op the MLP sub-layer after its parts (placed there on first use).
+    int side_ready(const std::vector<int>& parts, const std::vector<int>& ready) {
+        int r = -1;
+        for (int p : parts) r = std::max(r, ready[static_cast<size_t>(p)]);
+        if (parts.size() == 1) return r;
+        const int j = m_joint_of.at(parts);
+        for (size_t m = 0; m < m_mlps.size(); ++m)
+            if (m_mlps[m].joint == j) {
+                if (m_mlp_sub[m] < 0) m_mlp_sub[m] = next_sub(r, 1);
+                return m_mlp_sub[m];
+            }
+        return r;
+    }
+
+    static int next_sub(int after, int parity) {
+        int s = after + 1;
+        if ((s & 1) != parity) ++s;
+        return s;
+    }
+
     void allocate() {
         std::vector<int> ready(m_prog.nodes.size(), -1);
-        const auto next = [](int after, int parity) {
-            int s = after + 1;
-            if ((s & 1) != parity) ++s;
-            return s;
-        };
+        const auto next = next_sub;
         m_head_sub.assign(m_heads.size(), -1);
         m_mlp_sub.assign(m_mlps.size(), -1);
         for (int n : m_live) {
@@ -631,7 +734,7 @@ private:
             for (int in : nd.inputs) start = std::max(start, ready[static_cast<size_t>(in)]);
             if (nd.selector >= 0) {
                 const SelectorInfo& s = m_info.selector(nd.selector);
-                start = std::max({start, ready[static_cast<size_t>(s.keys)], ready[static_cast<size_t>(s.queries)]});
+                start = std::max({start, side_ready(s.key_parts, ready), side_ready(s.query_parts, ready)});
             }
             int r = start;
             for (size_t h = 0; h < m_heads.size(); ++h)
@@ -707,6 +810,16 @@ private:
             m.vocab.push_back(m_prog.vocab[t].to_string());
             m.W_E(static_cast<Eigen::Index>(t + 1), m_one) = 1.0f;
             m.W_E(static_cast<Eigen::Index>(t + 1), row(kTokensNode, m_prog.vocab[t])) = 1.0f;
+        }
+        // The BOS position attends to itself in every head, so a head whose default BOS carries
+        // writes that default there too; the embedding cancels it, leaving BOS without values.
+        for (int n : m_live) {
+            const Node& nd = node(n);
+            if (nd.kind != NodeKind::aggregate || !carries_default(n)) continue;
+            if (nd.encoding == Encoding::numerical)
+                m.W_E(0, row(n)) -= static_cast<float>(nd.default_value.to_double());
+            else
+                m.W_E(0, row(n, nd.default_value)) -= 1.0f;
         }
         if (m_base[kIndicesNode] >= 0)
             for (int p = 1; p <= m_prog.max_len; ++p) m.W_pos(p, row(kIndicesNode, Value::integer(p - 1))) = 1.0f;

@@ -100,12 +100,18 @@ TEST_CASE("rasp analysis: and / or / not combine predicates over the same key an
     REQUIRE(s2.combined);  // the second select ignores its queries (indices, never none)
     CHECK(s2.queries == kTokensNode);
     CHECK(s2.matrix == std::vector<std::vector<char>>{{0, 1, 1}, {1, 1, 1}, {1, 1, 0}});
+    // Different s-ops: a joint key and query s-op, the tuples of (tokens, indices), first part
+    // most significant.
     const auto& s3 = a.selector(p.node(find(p, "w3")).selector);
     CHECK_FALSE(s3.combined);
-    CHECK(s3.why ==
-          "'and' combines selectors over different keys ('tokens' and 'indices'); only selectors over the same key and "
-          "query "
-          "s-ops become one attention head");
+    CHECK(s3.key_parts == std::vector<int>{kTokensNode, kIndicesNode});
+    CHECK(s3.query_parts == std::vector<int>{kTokensNode, kIndicesNode});
+    REQUIRE(s3.key_labels.size() == 9);
+    CHECK(s3.key_labels[0] == "(a, 0)");
+    CHECK(s3.key_labels[5] == "(b, 2)");
+    // query (b, 2) selects the keys (b, 0) and (b, 1): equal token, earlier index.
+    CHECK(s3.matrix[5] == std::vector<char>{0, 0, 0, 1, 1, 0, 0, 0, 0});
+    CHECK_FALSE(s3.functional);
 }
 
 TEST_CASE("rasp analysis: needs a vocabulary and max_len") {

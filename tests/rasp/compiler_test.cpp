@@ -175,10 +175,84 @@ TEST_CASE("rasp compiler: and / or / not of selectors over the same s-ops compil
     check_verified(src +
                    "prev = aggregate(select(indices, indices, (k, q) -> q == k + 1) and not select(indices, indices, "
                    "false), tokens)\noutput prev\n");
-    CHECK(compile_error(src + "w = selector_width(same and select(indices, indices, <))\noutput w\n") ==
-          "c.rasp:4:25: 'and' combines selectors over different keys ('tokens' and 'indices'); only selectors over the "
-          "same "
-          "key and query s-ops become one attention head");
+}
+
+// Each operator with each way the selects can differ: in their keys, their queries, or both, over
+// string tokens, integer indices and a boolean s-op.
+TEST_CASE("rasp compiler: and / or / not of selectors over different s-ops compile exactly through a joint s-op") {
+    const std::string src =
+        "vocab a b c\nmax_len 5\nflag = tokens == \"a\"\n"
+        "keys_differ = select(tokens, indices, (k, q) -> k != \"b\")\n"
+        "queries_differ = select(indices, tokens, (k, q) -> q == \"a\" or k == 0)\n"
+        "both_differ = select(flag, flag, ==)\n"
+        "base = select(indices, indices, <=)\n";
+    const std::string combos[] = {"base and keys_differ",       "base or keys_differ",
+                                  "base and not keys_differ",   "base and queries_differ",
+                                  "base or queries_differ",     "not (base or queries_differ)",
+                                  "base and both_differ",       "base or both_differ",
+                                  "not base and not both_differ", "(base and keys_differ) or both_differ"};
+    for (const auto& c : combos) {
+        CAPTURE(c);
+        check_verified(src + "w = selector_width(" + c + ")\noutput w\n", 100);
+        check_verified(src + "m = numerical(aggregate(" + c + ", numerical(flag), default: 0))\noutput m\n", 100);
+    }
+    // One token per query: a categorical aggregate over a joint selector.
+    check_verified(src + "p = aggregate(select(indices, indices, (k, q) -> k == q - 1) and keys_differ, tokens)\n"
+                         "output p\n");
+    // The joint s-op costs one MLP sub-layer before the head: the width's head sits at layer 1, not 0.
+    const Model m = compile_source(src + "w = selector_width(base and keys_differ)\noutput w\n");
+    CHECK(m.cfg.n_layers == 2);
+    bool joint_label = false;
+    for (const auto& l : m.residual_labels) joint_label = joint_label || l == "(tokens, indices):(b, 0)";
+    CHECK(joint_label);
+}
+
+TEST_CASE("rasp compiler: RASPy's minimum and first compile and agree with the evaluator") {
+    const std::string minimum =
+        "def minimum(s) = aggregate(select(selector_width(select(s, s, <) or (select(indices, indices, <) and "
+        "select(s, s, ==))), indices, (k, q) -> k == 0), s)\n";
+    const std::string min_src = "vocab 0 1 2 3 4 5\nmax_len 6\n" + minimum + "min = minimum(tokens)\noutput min\n";
+    check_verified(min_src);
+    CHECK(run_model(compile_source(min_src), {"3", "1", "4", "1", "5"}) == "1 1 1 1 1");
+    const std::string first_src = "vocab a b c\nmax_len 6\n" + minimum +
+                                  "where_a = sequence_map((t, i) -> if t == \"a\" then i else 99, tokens, indices)\n"
+                                  "first = minimum(where_a)\noutput first\n";
+    check_verified(first_src);
+    CHECK(run_model(compile_source(first_src), {"b", "c", "a", "b", "a"}) == "2 2 2 2 2");
+    CHECK(run_model(compile_source(first_src), {"b", "c"}) == "99 99");
+}
+
+TEST_CASE("rasp compiler: numerical aggregates of any numbers are means within the tolerance; BOS carries defaults") {
+    const std::string src = "vocab a b c\nmax_len 6\nv = numerical(map(t -> if t == \"a\" then 2.5 else if t == \"b\" "
+                            "then -4 else 10, tokens))\n";
+    check_verified(src + "m = numerical(aggregate(select(indices, indices, <=), v))\noutput m\n");
+    check_verified(src + "m = numerical(aggregate(select(tokens, tokens, ==), numerical(indices)))\noutput m\n");
+    // An empty selection gives the default, carried by BOS; a later map reads the mean.
+    const std::string empty =
+        src + "m = numerical(aggregate(select(indices, indices, <), v, default: 7))\n";
+    check_verified(empty + "output m\n");
+    check_verified(empty + "big = m > 3\noutput big\n");
+    const Model m = compile_source(empty + "output m\n");
+    std::vector<int> tokens{0, m.token_index("a"), m.token_index("b"), m.token_index("c")};
+    const auto logits = forward(m, tokens).logits;  // [position, 1]
+    CHECK(std::fabs(logits(1, 0) - 7.0) < 1e-5);
+    CHECK(std::fabs(logits(2, 0) - 2.5) < 1e-5);
+    CHECK(std::fabs(logits(3, 0) - (-0.75)) < 1e-5);
+}
+
+TEST_CASE("rasp compiler: a categorical aggregate's default is carried by BOS") {
+    const std::string src =
+        "vocab a b c\nmax_len 6\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens, default: "
+        "\"_\")\n";
+    check_verified(src + "output prev\n");
+    CHECK(run_model(compile_source(src + "output prev\n"), {"a", "b", "c"}) == "_ a b");
+    // The default is a value like any other for later s-ops, and may be one the input also has.
+    check_verified(src + "is_ = prev == \"_\"\noutput is_\n");
+    const std::string same = "vocab a b c\nmax_len 6\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), "
+                             "tokens, default: \"c\")\nnext = aggregate(select(indices, indices, (k, q) -> k == q + 1), "
+                             "prev, default: \"a\")\noutput next\n";
+    check_verified(same);
+    CHECK(run_model(compile_source(same), {"b", "b", "a"}) == "b b a");
 }
 
 // Better than Tracr, whose selector_width loses exactness past about max_len 10.
@@ -297,22 +371,19 @@ TEST_CASE("rasp compiler: every restriction of RASP.md gives its error with the 
           "selects the key values 0 and 1 of 'indices'); a categorical aggregate must select at most one key per "
           "query: use "
           "numerical(aggregate(...)) for a mean, or a selector that matches one key");
-    // A numerical aggregate of values outside {0, 1}.
+    // A numerical aggregate of values that are not numbers.
     CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(aggregate(select(tokens, tokens, true), "
-                        "numerical(indices)))\noutput x\n") ==
-          "c.rasp:3:15: numerical aggregate of values outside {0, 1}: 'map@3' (line 3) can be 2 (the compiled mean is "
-          "exact "
-          "for 0/1 values only)");
+                        "map(t -> t + \"!\", tokens)))\noutput x\n") ==
+          "c.rasp:3:15: numerical aggregate of non-numeric values: 'map@3' (line 3) can be 'a!' (a mean needs "
+          "numbers)");
     // An MLP under --attention-only: see the test above.
 }
 
 TEST_CASE("rasp compiler: the compiler's own errors name the line") {
-    CHECK(compile_error("vocab a b\nmax_len 4\nx = aggregate(select(indices, indices, (k, q) -> k == q + 1), tokens, "
-                        "default: \"a\")\noutput x\n")
-              .find("c.rasp:3:5: a categorical aggregate's default must be none") == 0);
     CHECK(compile_error("vocab a b\nmax_len 4\nx = numerical(aggregate(select(tokens, tokens, !=), numerical(tokens == "
-                        "\"a\"), default: 1))\noutput x\n") ==
-          "c.rasp:3:15: a numerical aggregate's default must be 0 (BOS carries it), not 1");
+                        "\"a\"), default: \"z\"))\noutput x\n") ==
+          "c.rasp:3:15: numerical s-op 'x' can take the non-numeric value 'z' (numerical s-ops hold numbers; use "
+          "categorical)");
     CHECK(compile_error(
               "vocab a b\nmax_len 4\nf = numerical(aggregate(select(tokens, tokens, !=), numerical(tokens == \"a\")))\n"
               "g = f > 0\noutput g\n") ==
