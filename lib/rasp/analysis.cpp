@@ -143,7 +143,43 @@ private:
         }
     }
 
+    // A sequence_map of three or more s-ops: f over the product of their value sets.
+    void sequence_map_n(const Node& nd, SopInfo& out) {
+        double count = 1;
+        out.uniform = true;
+        for (int in : nd.inputs) {
+            count *= static_cast<double>(info(in).values.size());
+            out.may_be_none = out.may_be_none || info(in).may_be_none;
+            out.uniform = out.uniform && info(in).uniform;
+        }
+        if (count > 1e6)
+            throw Error(m_prog.where(nd.origin) + "'" + nd.name + "' combines " + format_double(count) +
+                        " tuples of input values, more than the compiler's limit of 1e6" + nd.origin.context);
+        std::vector<Value> args(nd.inputs.size());
+        const auto visit = [&](const auto& self, size_t k) -> void {
+            if (k == args.size()) {
+                try {
+                    const Value r = nd.fn(args);
+                    if (r.is_none())
+                        out.may_be_none = true;
+                    else
+                        out.values.push_back(r);
+                } catch (const ValueError&) {
+                }
+                return;
+            }
+            for (const auto& v : info(nd.inputs[k]).values) {
+                args[k] = v;
+                self(self, k + 1);
+            }
+        };
+        visit(visit, 0);
+        sort_unique(out.values);
+        check_size(nd, out.values);
+    }
+
     void sequence_map(const Node& nd, SopInfo& out) {
+        if (nd.inputs.size() > 2) return sequence_map_n(nd, out);
         const SopInfo& x = info(nd.inputs[0]);
         const SopInfo& y = info(nd.inputs[1]);
         if (static_cast<double>(x.values.size()) * static_cast<double>(y.values.size()) > 1e6)

@@ -163,6 +163,14 @@ private:
             case NodeKind::map:
                 break;
             case NodeKind::sequence_map: {
+                if (nd.inputs.size() > 2) {
+                    for (int in : nd.inputs)
+                        if (node(in).encoding != Encoding::categorical)
+                            fail(nd.origin, "a sequence_map of " + std::to_string(nd.inputs.size()) +
+                                                " s-ops compiles from categorical inputs only, but " + quoted(in) +
+                                                defined_at(in) + " is numerical (use categorical(...))");
+                    break;
+                }
                 const Encoding ex = node(nd.inputs[0]).encoding, ey = node(nd.inputs[1]).encoding;
                 if (ex != ey)
                     fail(nd.origin, "sequence_map of " + to_string(ex) + " " + quoted(nd.inputs[0]) + " and " +
@@ -581,8 +589,50 @@ private:
         m_mlps.push_back(std::move(mlp));
     }
 
+    // A sequence_map of three or more categorical s-ops: one hidden unit per tuple of all inputs
+    // but the last and output value, relu(sum of those one-hot rows + the rows of every last
+    // input value giving that output - (inputs - 1)), which is 1 exactly when the tuple matches.
+    void sequence_map_n(int n) {
+        const Node& nd = node(n);
+        const size_t k = nd.inputs.size();
+        std::map<std::pair<std::vector<int>, Sparse>, Sparse> units;  // (leading rows, out) -> last rows
+        std::vector<size_t> at(k, 0);
+        std::vector<Value> args(k);
+        bool any = true;
+        for (int in : nd.inputs) any = any && !info(in).values.empty();
+        while (any) {
+            std::vector<int> lead;
+            for (size_t i = 0; i < k; ++i) {
+                args[i] = info(nd.inputs[i]).values[at[i]];
+                if (i + 1 < k) lead.push_back(row(nd.inputs[i], args[i]));
+            }
+            Value r;
+            try {
+                r = nd.fn(args);
+            } catch (const ValueError&) {
+            }
+            const Sparse out = encode(n, r);
+            if (!out.empty()) units[{lead, out}][row(nd.inputs[k - 1], args[k - 1])] = 1.0;
+            size_t i = k;
+            while (i-- > 0 && ++at[i] == info(nd.inputs[i]).values.size()) at[i] = 0;
+            if (i == static_cast<size_t>(-1)) break;
+        }
+        MlpBlock mlp;
+        mlp.node = n;
+        for (const auto& [key, last] : units) {
+            Unit u;
+            u.in = last;
+            for (int r : key.first) u.in[r] = 1.0;
+            u.bias = -static_cast<double>(k - 1);
+            u.out = key.second;
+            mlp.units.push_back(std::move(u));
+        }
+        m_mlps.push_back(std::move(mlp));
+    }
+
     void sequence_map(int n) {
         const Node& nd = node(n);
+        if (nd.inputs.size() > 2) return sequence_map_n(n);
         const int x = nd.inputs[0], y = nd.inputs[1];
         MlpBlock mlp;
         mlp.node = n;

@@ -63,17 +63,20 @@ private:
                 return out;
             }
             case NodeKind::sequence_map: {
-                const auto& x = values(nd.inputs[0]);
-                const auto& y = values(nd.inputs[1]);
+                std::vector<Value> args(nd.inputs.size());
                 for (size_t i = 0; i < n(); ++i) {
-                    if (x[i].is_none() || y[i].is_none()) continue;
+                    bool none = false;
+                    for (size_t a = 0; a < args.size(); ++a) {
+                        args[a] = values(nd.inputs[a])[i];
+                        none = none || args[a].is_none();
+                    }
+                    if (none) continue;
                     try {
-                        out[i] = nd.fn(x[i], y[i]);
+                        out[i] = nd.fn(args);
                     } catch (const ValueError& e) {
-                        fail(nd.origin,
-                             std::string(e.what()) + " in " + nd.fn.text() + " (inputs " + x[i].to_string() + ", " +
-                                 y[i].to_string() + ")",
-                             i);
+                        std::string shown;
+                        for (const auto& a : args) shown += (shown.empty() ? "" : ", ") + a.to_string();
+                        fail(nd.origin, std::string(e.what()) + " in " + nd.fn.text() + " (inputs " + shown + ")", i);
                     }
                 }
                 return out;

@@ -378,7 +378,7 @@ private:
         if (e.kind != Expr::Kind::lambda)
             fail(e.line, e.col,
                  what + " must be a lambda with " + std::to_string(arity) + " parameter" + (arity == 1 ? "" : "s") +
-                     (arity == 1 ? " (x -> ...)" : " ((x, y) -> ...)"),
+                     (arity == 1 ? " (x -> ...)" : arity == 2 ? " ((x, y) -> ...)" : " ((x, y, z, ...) -> ...)"),
                  scope.context);
         if (e.params.size() != arity)
             fail(e.line, e.col,
@@ -506,11 +506,19 @@ private:
             return make_map(fn, x, e, scope);
         }
         if (f == "sequence_map") {
-            want_args(e, scope, 3, 3, "sequence_map((x, y) -> EXPR, s1, s2)");
-            const Function fn = lambda(*e.args[0], 2, scope, "the first argument of sequence_map");
-            const int x = sop_of(expr(*e.args[1], scope), *e.args[1], scope, "the second argument of sequence_map");
-            const int y = sop_of(expr(*e.args[2], scope), *e.args[2], scope, "the third argument of sequence_map");
-            return make_sequence_map(fn, x, y, e, scope);
+            want_args(e, scope, 3, 9, "sequence_map((x, y) -> EXPR, s1, s2) or sequence_map((x, y, z) -> EXPR, s1, s2, s3)");
+            const Function fn = lambda(*e.args[0], e.args.size() - 1, scope, "the first argument of sequence_map");
+            std::vector<int> inputs;
+            for (size_t i = 1; i < e.args.size(); ++i)
+                inputs.push_back(sop_of(expr(*e.args[i], scope), *e.args[i], scope,
+                                        "argument " + std::to_string(i + 1) + " of sequence_map"));
+            if (inputs.size() == 2) return make_sequence_map(fn, inputs[0], inputs[1], e, scope);
+            Node n;
+            n.kind = NodeKind::sequence_map;
+            n.origin = origin(e, scope);
+            n.inputs = inputs;
+            n.fn = fn;
+            return sop_item(add_node(std::move(n)));
         }
         if (f == "select") return call_select(e, scope);
         if (f == "aggregate") return call_aggregate(e, scope);
@@ -686,6 +694,7 @@ private:
         const Node& n = m_prog.node(i);
         if (n.named || i == m_prog.output || count[static_cast<size_t>(i)] != 1) return false;
         if (n.kind != NodeKind::map && n.kind != NodeKind::sequence_map) return false;
+        if (n.inputs.size() > 2) return false;
         if (n.encoding != Encoding::categorical) return false;
         if (into_map && n.kind == NodeKind::map) return true;
         for (int in : n.inputs)
@@ -708,7 +717,7 @@ private:
                     changed = true;
                     break;
                 }
-                if (user.kind == NodeKind::sequence_map) {
+                if (user.kind == NodeKind::sequence_map && user.inputs.size() == 2) {
                     for (size_t k = 0; k < 2; ++k) {
                         const int in = user.inputs[k];
                         if (!fusable(in, count, false) || m_prog.node(in).kind != NodeKind::map) continue;

@@ -240,6 +240,25 @@ TEST_CASE("rasp compiler: numerical aggregates of any numbers are means within t
     CHECK(std::fabs(logits(3, 0) - (-0.75)) < 1e-5);
 }
 
+TEST_CASE("rasp compiler: an n-ary sequence_map evaluates and compiles into one MLP") {
+    const std::string src = "vocab 0 1 2\nmax_len 5\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), "
+                            "tokens, default: 0)\nm = sequence_map((t, p, i) -> (t + 2 * p + i) % 4, tokens, prev, "
+                            "indices)\n";
+    CHECK(run_evaluator(src + "output m\n", {"1", "2", "0"}) == "1 1 2");
+    check_verified(src + "output m\n");
+    const Model m = compile_source(src + "output m\n");
+    CHECK(run_model(m, {"1", "2", "0"}) == "1 1 2");
+    CHECK(m.cfg.n_layers == 1);  // the head, then the MLP of the same layer
+    // Four inputs, one of them none where prev is (no default): none propagates.
+    check_verified("vocab a b\nmax_len 4\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens)\n"
+                   "m = sequence_map((a, b, c, d) -> a + b + str(c) + str(d), tokens, prev, indices, indices == 0)\n"
+                   "output m\n");
+    CHECK(compile_error("vocab 0 1\nmax_len 4\nn = numerical(tokens == 1)\nm = sequence_map((a, b, c) -> a + b + c, "
+                        "tokens, indices, n)\noutput m\n") ==
+          "c.rasp:4:5: a sequence_map of 3 s-ops compiles from categorical inputs only, but 'n' (line 3) is numerical "
+          "(use categorical(...))");
+}
+
 TEST_CASE("rasp compiler: a categorical aggregate's default is carried by BOS") {
     const std::string src =
         "vocab a b c\nmax_len 6\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), tokens, default: "

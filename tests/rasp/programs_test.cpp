@@ -2,7 +2,11 @@
 // input up to length 4 and on 200 random inputs, and the bundled compiled models are current.
 #include <filesystem>
 
+#include <random>
+
+#include "lib/forward.hpp"
 #include "lib/model_io.hpp"
+#include "lib/rasp/readout.hpp"
 #include "lib/rasp/compiler.hpp"
 #include "lib/rasp/evaluator.hpp"
 #include "lib/rasp/verify.hpp"
@@ -12,8 +16,10 @@ namespace circuits::rasp {
 
 namespace {
 
-const char* const kPrograms[] = {"length",       "reverse",      "hist",  "sort_unique", "sort",           "frac_prevs",
-                                 "pair_balance", "shuffle_dyck", "count", "shift_by",    "detect_pattern", "induction"};
+const char* const kPrograms[] = {"length",    "reverse",  "hist",      "sort_unique",     "sort",     "frac_prevs",
+                                 "pair_balance", "shuffle_dyck", "count", "shift_by", "detect_pattern", "induction",
+                                 "minimum",   "first",    "ralign",    "split",           "slide",    "add",
+                                 "sort_freq", "count_less_freq", "nary_map"};
 
 std::string program_path(const std::string& name) {
     return test::source_dir() + "/data/programs/" + name + ".rasp";
@@ -87,6 +93,78 @@ TEST_CASE("rasp programs: the examples table of RASP.md on the bundled programs"
     CHECK(eval("shuffle_dyck", {"(", ")", "}", "{"}) == "false false false false");
     CHECK(eval("detect_pattern", {"a", "b", "c", "a", "b", "c"}) == "none none true false false true");
     CHECK(eval("induction", {"a", "b", "c", "a"}) == "none none none b");
+    CHECK(eval("minimum", {"3", "1", "4", "1", "5"}) == "1 1 1 1 1");
+    CHECK(eval("first", {"b", "a", "c", "a"}) == "1 1 1 1");
+    CHECK(eval("first", {"b", "c"}) == "99 99");
+    CHECK(eval("ralign", {"a", "b", "_", "_"}) == "- - a b");
+    CHECK(eval("split", {"1", "2", "+", "3"}) == "0 0 1 2");
+    CHECK(eval("slide", {"a", "<", "<", "b"}) == "a b b b");
+    CHECK(eval("add", {"6", "8", "3", "+", "3", "4", "5"}) == "0 0 0 1 0 2 8");
+    CHECK(eval("sort_freq", {"a", "b", "b", "c", "c", "c"}) == "c c c b b a");
+    CHECK(eval("count_less_freq", {"a", "b", "b", "c", "c", "c"}) == "3 3 3 3 3 3");
+    CHECK(eval("nary_map", {"1", "2", "3"}) == "1 0 4");
+}
+
+namespace {
+
+// The compiled add model's output on "A+B", read as a number (its digits, right-aligned).
+long compiled_sum(const Model& m, const std::string& a, const std::string& b) {
+    std::vector<int> tokens{m.cfg.bos_token};
+    for (char c : a + "+" + b) tokens.push_back(m.token_index(std::string(1, c)));
+    long sum = 0;
+    for (const auto& r : read_output(m, forward(m, tokens).logits, 1)) {
+        const std::string digit = to_string(m, r);
+        if (digit.size() != 1 || digit[0] < '0' || digit[0] > '9') return -1;
+        sum = 10 * sum + (digit[0] - '0');
+    }
+    return sum;
+}
+
+}  // namespace
+
+TEST_CASE("rasp programs: the compiled add model adds: 683+345 gives 1 0 2 8, every pair that fits max_len 4") {
+    const Program p = load_program(program_path("add"));
+    const Model m = compile(p);
+    CHECK(compiled_sum(m, "683", "345") == 1028);
+    std::vector<int> tokens{m.cfg.bos_token};
+    for (char c : std::string("683+345")) tokens.push_back(m.token_index(std::string(1, c)));
+    std::string last4;
+    const auto readings = read_output(m, forward(m, tokens).logits, 1);
+    for (size_t i = readings.size() - 4; i < readings.size(); ++i) last4 += to_string(m, readings[i]) + " ";
+    CHECK(last4 == "1 0 2 8 ");
+    // Every pair of numbers (leading zeros allowed) with at most 3 digits between them: length 4
+    // (all 32100 pairs of length 5 take a minute of forward passes; the random pairs below reach 7).
+    Program short_p = p;
+    short_p.max_len = 4;
+    const Model s = compile(short_p);
+    int checked = 0, wrong = 0;
+    for (int la = 1; la <= 2; ++la)
+        for (int lb = 1; la + lb <= 3; ++lb) {
+            int pa = 1, pb = 1;
+            for (int i = 0; i < la; ++i) pa *= 10;
+            for (int i = 0; i < lb; ++i) pb *= 10;
+            for (int a = 0; a < pa; ++a)
+                for (int b = 0; b < pb; ++b) {
+                    const std::string sa = std::string(static_cast<size_t>(la - std::to_string(a).size()), '0') +
+                                           std::to_string(a);
+                    const std::string sb = std::string(static_cast<size_t>(lb - std::to_string(b).size()), '0') +
+                                           std::to_string(b);
+                    ++checked;
+                    if (compiled_sum(s, sa, sb) != a + b && ++wrong <= 5) FAIL_CHECK(sa << "+" << sb);
+                }
+        }
+    CHECK(checked == 2100);
+    CHECK(wrong == 0);
+    // max_len 7: 1000 random pairs of up to 6 digits between them.
+    std::mt19937 rng(5);
+    for (int t = 0; t < 1000; ++t) {
+        const int la = 1 + static_cast<int>(rng() % 5);
+        const int lb = 1 + static_cast<int>(rng() % static_cast<unsigned>(6 - la));
+        std::string sa, sb;
+        for (int i = 0; i < la; ++i) sa += static_cast<char>('0' + rng() % 10);
+        for (int i = 0; i < lb; ++i) sb += static_cast<char>('0' + rng() % 10);
+        if (compiled_sum(m, sa, sb) != std::stol(sa) + std::stol(sb)) FAIL_CHECK(sa << "+" << sb);
+    }
 }
 
 TEST_CASE("rasp programs: induction is two attention layers and no MLP") {
