@@ -5,6 +5,7 @@
 
 #include "lib/results_schema.hpp"
 #include "reports/html.hpp"
+#include "reports/program_graph.hpp"
 #include "reports/report_context.hpp"
 
 namespace circuits::reports {
@@ -196,6 +197,7 @@ std::string model_section(const ReportContext& ctx) {
     }
     if (!m.program_source.empty())
         out += "<h3>Program source</h3>\n<pre id=\"program-source\">" + escape_html(m.program_source) + "</pre>\n";
+    out += program_graph_html(m);  // the computation graph of the program (reports/program_graph.hpp)
     return out;
 }
 

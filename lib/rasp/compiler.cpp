@@ -71,6 +71,8 @@ public:
         return assemble();
     }
 
+    CompiledGraph graph() const;
+
 private:
     static constexpr const char* kBos = "BOS";
     const Program& m_prog;
@@ -93,7 +95,8 @@ private:
 
     std::vector<HeadBlock> m_heads;
     std::vector<MlpBlock> m_mlps;
-    std::vector<int> m_head_sub, m_mlp_sub;  // sub-layer of each head / MLP block (attention 2l, MLP 2l+1)
+    std::vector<int> m_head_sub, m_mlp_sub;
+    std::vector<int> m_ready;  // [node] the last sub-layer the node uses (-1: embedding)  // sub-layer of each head / MLP block (attention 2l, MLP 2l+1)
 
     const Node& node(int n) const { return m_prog.node(n); }
     const SopInfo& info(int n) const { return m_info.sop(n); }
@@ -115,6 +118,26 @@ private:
     }
     std::string defined_at(int n) const {
         return node(n).origin.line > 0 ? " (line " + std::to_string(node(n).origin.line) + ")" : "";
+    }
+
+    // A selector as written: "select(indices, opp, ==) and not select(...)".
+    std::string selector_text(int s) const {
+        const SelectorNode& sn = m_prog.selector(s);
+        switch (sn.kind) {
+            case SelectorKind::select: {
+                std::string p = sn.predicate.text();
+                const auto arrow = p.find("-> ");
+                if (arrow != std::string::npos) p = p.substr(arrow + 3);
+                return "select(" + node(sn.keys).name + ", " + node(sn.queries).name + ", " + p + ")";
+            }
+            case SelectorKind::negation:
+                return "not " + selector_text(sn.operands[0]);
+            case SelectorKind::conjunction:
+            case SelectorKind::disjunction:
+                return "(" + selector_text(sn.operands[0]) +
+                       (sn.kind == SelectorKind::conjunction ? " and " : " or ") + selector_text(sn.operands[1]) + ")";
+        }
+        return "";
     }
 
     // --- restrictions ---
@@ -793,6 +816,7 @@ private:
                 if (m_mlps[m].node == n) r = m_mlp_sub[m] = next(r, 1);
             ready[static_cast<size_t>(n)] = r;
         }
+        m_ready = ready;
     }
 
     // Which compiled heads and MLPs sit in each layer: sublayer 2l is layer l's attention, 2l + 1 its MLP.
@@ -933,10 +957,92 @@ private:
     }
 };
 
+// The placed graph: joint s-ops first where they are used, then each live node reading its
+// inputs and its selector's sides. The longest path counts sub-layers on the graph alone: a map
+// needs an MLP after its inputs, an aggregate an attention sub-layer (and a cleanup MLP), a
+// selector_width both, a joint s-op an MLP; its layers are the sub-layers rounded up to pairs.
+CompiledGraph Compiler::graph() const {
+    CompiledGraph g;
+    std::vector<int> index(m_prog.nodes.size(), -1);
+    std::map<std::vector<int>, int> joint_index;
+    const auto side = [&](const std::vector<int>& parts, PlacedSop& user) {
+        if (parts.size() == 1) {
+            user.inputs.push_back(index[static_cast<size_t>(parts[0])]);
+            return;
+        }
+        auto it = joint_index.find(parts);
+        if (it == joint_index.end()) {
+            PlacedSop j;
+            j.name = joint_name(parts);
+            j.kind = "joint";
+            for (int p : parts) j.inputs.push_back(index[static_cast<size_t>(p)]);
+            const int ji = m_joint_of.at(parts);
+            for (size_t m = 0; m < m_mlps.size(); ++m)
+                if (m_mlps[m].joint == ji) j.first_sublayer = j.last_sublayer = m_mlp_sub[m];
+            g.sops.push_back(j);
+            it = joint_index.emplace(parts, static_cast<int>(g.sops.size()) - 1).first;
+        }
+        if (std::find(user.inputs.begin(), user.inputs.end(), it->second) == user.inputs.end())
+            user.inputs.push_back(it->second);
+    };
+    const LayerPlan plan = plan_layers();
+    for (int n : m_live) {
+        const Node& nd = node(n);
+        PlacedSop p;
+        p.node = n;
+        p.name = nd.name;
+        p.kind = to_string(nd.kind);
+        for (int in : nd.inputs) p.inputs.push_back(index[static_cast<size_t>(in)]);
+        if (nd.selector >= 0) {
+            const SelectorInfo& s = m_info.selector(nd.selector);
+            side(s.key_parts, p);
+            side(s.query_parts, p);
+            p.selector = selector_text(nd.selector);
+        }
+        p.last_sublayer = m_ready[static_cast<size_t>(n)];
+        p.first_sublayer = p.last_sublayer;
+        for (size_t h = 0; h < m_heads.size(); ++h)
+            if (m_heads[h].node == n) {
+                p.first_sublayer = m_head_sub[h];
+                const auto& in_layer = plan.heads[static_cast<size_t>(m_head_sub[h] / 2)];
+                p.head = static_cast<int>(std::find(in_layer.begin(), in_layer.end(), h) - in_layer.begin());
+            }
+        for (size_t m = 0; m < m_mlps.size(); ++m)
+            if (m_mlps[m].node == n) p.first_sublayer = std::min(p.first_sublayer, m_mlp_sub[m]);
+        g.sops.push_back(p);
+        index[static_cast<size_t>(n)] = static_cast<int>(g.sops.size()) - 1;
+    }
+    g.n_layers = plan.n_layers();
+    // Longest path: the sub-layer each s-op needs at the earliest, from the graph alone.
+    std::vector<int> need(g.sops.size(), -1);
+    int last = -1;
+    for (size_t i = 0; i < g.sops.size(); ++i) {
+        const PlacedSop& p = g.sops[i];
+        int after = -1;
+        for (int in : p.inputs) after = std::max(after, need[static_cast<size_t>(in)]);
+        int r = after;
+        if (p.kind == "aggregate" || p.kind == "selector_width") r = next_sub(after, 0);
+        const bool mlp = p.kind == "map" || p.kind == "sequence_map" || p.kind == "joint" ||
+                         p.kind == "selector_width" || (p.kind == "aggregate" && p.node >= 0 && needs_cleanup(p.node));
+        if (mlp) r = next_sub(r, 1);
+        need[i] = r;
+        last = std::max(last, r);
+    }
+    g.longest_path_layers = last < 0 ? 0 : last / 2 + 1;
+    return g;
+}
+
 }  // namespace
 
 Model compile(const Program& program, const CompileOptions& options) {
     return Compiler(program, options).run();
+}
+
+Model compile(const Program& program, const CompileOptions& options, CompiledGraph& graph) {
+    Compiler c(program, options);
+    Model m = c.run();
+    graph = c.graph();
+    return m;
 }
 
 }  // namespace circuits::rasp

@@ -35,4 +35,29 @@ double softmax_temperature(int max_len, double leak = kAttentionLeak);
 // outside {0, 1}, an MLP under attention_only) and the compiler's own (see the messages).
 Model compile(const Program& program, const CompileOptions& options = {});
 
+// One block of the compiled program's graph: an s-op (or the joint s-op a selector over several
+// s-ops compares) and where it was placed.
+struct PlacedSop {
+    int node = -1;         // index into Program::nodes; -1 for a joint s-op
+    std::string name;      // the s-op's name, or "(tokens, indices)" for a joint s-op
+    std::string kind;      // to_string(NodeKind), or "joint"
+    std::string selector;  // aggregate / selector_width: the selector as written, "select(...) and ..."
+    // Sub-layers it occupies: 2l is layer l's attention, 2l + 1 its MLP; -1 (embedding) for tokens
+    // and indices. An aggregate with a cleanup MLP and selector_width use two.
+    int first_sublayer = -1, last_sublayer = -1;
+    int head = -1;             // its head's index in its attention layer
+    std::vector<int> inputs;   // indices into CompiledGraph::sops: values and selector inputs
+};
+
+// The compiled program as a graph, in topological order, with the model's layer count and the
+// least layer count the graph allows (its longest path of attention and MLP sub-layers).
+struct CompiledGraph {
+    std::vector<PlacedSop> sops;
+    int n_layers = 0;
+    int longest_path_layers = 0;
+};
+
+// compile(), also returning where each s-op was placed.
+Model compile(const Program& program, const CompileOptions& options, CompiledGraph& graph);
+
 }  // namespace circuits::rasp
