@@ -967,7 +967,8 @@ CompiledGraph Compiler::graph() const {
     std::map<std::vector<int>, int> joint_index;
     const auto side = [&](const std::vector<int>& parts, PlacedSop& user) {
         if (parts.size() == 1) {
-            user.inputs.push_back(index[static_cast<size_t>(parts[0])]);
+            const int in = index[static_cast<size_t>(parts[0])];
+            if (std::find(user.inputs.begin(), user.inputs.end(), in) == user.inputs.end()) user.inputs.push_back(in);
             return;
         }
         auto it = joint_index.find(parts);

@@ -90,4 +90,29 @@ TEST_CASE("cli compile: attention-only induction, and inspect names the s-ops ea
     CHECK(test::cli({"run", dir.file("i.h5"), "a", "b", "c", "a", "b"}).out == "none none none b c\n");
 }
 
+TEST_CASE("cli compile: --stats prints layers, heads, MLP width and d_model; --graph draws the graph") {
+    test::TempDir dir;
+    auto r = test::cli({"compile", programs() + "add.rasp", "-o", dir.file("add.h5"), "--stats", "--graph",
+                        dir.file("add.svg")});
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("layers 11 (longest path 11)\n") != std::string::npos);
+    CHECK(r.out.find("heads 6 (1 per layer at most)\n") != std::string::npos);
+    CHECK(r.out.find("mlp_width 289 (widest layer; ") != std::string::npos);
+    CHECK(r.out.find("d_model 179\n") != std::string::npos);
+    std::ifstream f(dir.file("add.svg"));
+    const std::string svg((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    CHECK(svg.rfind("<svg", 0) == 0);
+    CHECK(svg.find(">sum</text>") != std::string::npos);
+    CHECK(svg.find("data-block=\"L0 H0 + MLP\"") != std::string::npos);  // plus: a head and its cleanup MLP
+    // A program that does not compile writes neither the picture nor the model.
+    std::ofstream bad(dir.file("bad.rasp"));
+    bad << "vocab a\nmax_len 3\nx = numerical(tokens)\noutput x\n";
+    bad.close();
+    r = test::cli({"compile", dir.file("bad.rasp"), "-o", dir.file("bad.h5"), "--graph", dir.file("bad.svg")});
+    CHECK(r.status == 1);
+    CHECK(r.err.find(dir.file("bad.rasp") + ":3:5: numerical s-op 'x'") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("bad.svg")));
+    CHECK_FALSE(std::filesystem::exists(dir.file("bad.h5")));
+}
+
 }  // namespace circuits

@@ -240,6 +240,16 @@ TEST_CASE("rasp compiler: numerical aggregates of any numbers are means within t
     CHECK(std::fabs(logits(3, 0) - (-0.75)) < 1e-5);
 }
 
+TEST_CASE("rasp compiler: selector_width under causal counts the keys up to the query") {
+    const std::string src = "vocab a b c\nmax_len 8\ncausal\nw = selector_width(select(tokens, tokens, ==))\n";
+    check_verified(src + "output w\n");
+    CHECK(run_model(compile_source(src + "output w\n"), {"a", "b", "a", "a", "c"}) == "1 1 2 3 1");
+    CHECK(run_evaluator(src + "output w\n", {"a", "b", "a", "a", "c"}) == "1 1 2 3 1");
+    // Over a joint selector, and feeding a later head.
+    check_verified(src + "v = selector_width(select(tokens, tokens, ==) or select(indices, indices, (k, q) -> k == 0))\n"
+                         "r = aggregate(select(indices, v, ==), tokens)\noutput r\n");
+}
+
 TEST_CASE("rasp compiler: an n-ary sequence_map evaluates and compiles into one MLP") {
     const std::string src = "vocab 0 1 2\nmax_len 5\nprev = aggregate(select(indices, indices, (k, q) -> q == k + 1), "
                             "tokens, default: 0)\nm = sequence_map((t, p, i) -> (t + 2 * p + i) % 4, tokens, prev, "

@@ -167,6 +167,29 @@ TEST_CASE("rasp programs: the compiled add model adds: 683+345 gives 1 0 2 8, ev
     }
 }
 
+// The longest path is counted on the graph alone (CompiledGraph::longest_path_layers); here it is
+// also counted again from the program: each s-op one sub-layer after its inputs of the right kind.
+TEST_CASE("rasp programs: no bundled program uses more layers than its graph's longest path requires") {
+    for (const std::string name : kPrograms) {
+        CAPTURE(name);
+        const Program p = load_program(program_path(name));
+        CompiledGraph g;
+        const Model m = compile(p, options_for(name), g);
+        CHECK(m.cfg.n_layers == g.n_layers);
+        CHECK(m.cfg.n_layers <= g.longest_path_layers);
+        // Every s-op sits exactly one sub-layer of its kind after the last of its inputs.
+        for (const auto& s : g.sops) {
+            if (s.first_sublayer < 0) continue;
+            int after = -1;
+            for (int in : s.inputs) after = std::max(after, g.sops[static_cast<size_t>(in)].last_sublayer);
+            const int parity = s.kind == "aggregate" || s.kind == "selector_width" ? 0 : 1;
+            int want = after + 1;
+            if ((want & 1) != parity) ++want;
+            CHECK_MESSAGE(s.first_sublayer == want, s.name);
+        }
+    }
+}
+
 TEST_CASE("rasp programs: induction is two attention layers and no MLP") {
     const Model m = read_model_h5(test::source_dir() + "/data/models/compiled/induction.h5");
     CHECK(m.cfg.n_layers == 2);
