@@ -24,6 +24,26 @@ TEST_CASE("cli eval: prints one value per position, none where nothing is select
     CHECK(r.out == "true true true true\n");
 }
 
+TEST_CASE("cli eval: RASPy's add and an n-ary sequence_map; compile and run give the same") {
+    auto r = test::cli({"eval", programs() + "add.rasp", "6", "8", "3", "+", "3", "4", "5"});
+    CHECK(r.status == 0);
+    CHECK(r.out == "0 0 0 1 0 2 8\n");
+    r = test::cli({"eval", programs() + "nary_map.rasp", "1", "2", "3"});
+    CHECK(r.out == "1 0 4\n");
+    test::TempDir dir;
+    REQUIRE(test::cli({"compile", programs() + "add.rasp", "-o", dir.file("add.h5")}).status == 0);
+    CHECK(test::cli({"run", dir.file("add.h5"), "9", "9", "+", "9", "9"}).out == "0 0 1 9 8\n");
+    CHECK(test::cli({"eval", programs() + "add.rasp", "9", "9", "+", "9", "9"}).out == "0 0 1 9 8\n");
+    // A lambda whose parameter count does not match the s-ops names the line.
+    std::ofstream bad(dir.file("bad.rasp"));
+    bad << "vocab a\nmax_len 3\nx = sequence_map((a, b) -> a, tokens, indices, tokens)\noutput x\n";
+    bad.close();
+    r = test::cli({"eval", dir.file("bad.rasp"), "a"});
+    CHECK(r.status == 1);
+    CHECK(r.err == "circuits: error: " + dir.file("bad.rasp") +
+                       ":3:18: the first argument of sequence_map must take 3 parameters, this lambda takes 2\n");
+}
+
 TEST_CASE("cli eval: --json, --causal and the overrides") {
     auto r = test::cli({"eval", programs() + "shift_by.rasp", "a", "b", "--json"});
     REQUIRE(r.status == 0);
