@@ -88,7 +88,7 @@ private:
     // A joint s-op (SelectorInfo): the tuples of several s-ops' values, read by a selector's head.
     struct Joint {
         std::vector<int> parts;
-        int base = -1;  // first residual row
+        std::vector<int> row_of;  // [tuple] residual row, -1 for a tuple no head compares
     };
     std::vector<Joint> m_joints;
     std::map<std::vector<int>, int> m_joint_of;  // parts -> index into m_joints
@@ -374,21 +374,40 @@ private:
         for (int n : m_live)
             if (node(n).selector >= 0) {
                 const SelectorInfo& s = m_info.selector(node(n).selector);
-                add_joint(s.key_parts, s.key_labels);
-                add_joint(s.query_parts, s.query_labels);
+                mark_used(s.key_parts, s, true);
+                mark_used(s.query_parts, s, false);
             }
+        for (auto& [parts, used] : m_joint_used) add_joint(parts, used);
     }
 
-    // A joint s-op: one residual row per tuple of its parts' values, written by an MLP unit
-    // relu(sum of the tuple's one-hot rows - (parts - 1)), which is 1 exactly when every part
+    // The tuples of a joint side that its head compares: columns (keys) or rows (queries) of the
+    // matrix with a selected entry. The others need no residual direction.
+    void mark_used(const std::vector<int>& parts, const SelectorInfo& s, bool keys) {
+        if (parts.size() < 2) return;
+        auto& used = m_joint_used[parts];
+        used.labels = keys ? s.key_labels : s.query_labels;
+        used.used.resize(used.labels.size(), 0);
+        for (size_t a = 0; a < s.matrix.size(); ++a)
+            for (size_t b = 0; b < s.matrix[a].size(); ++b)
+                if (s.matrix[a][b]) used.used[keys ? b : a] = 1;
+    }
+
+    // The tuples of a joint side (labels) and whether a head compares each.
+    struct JointUse {
+        std::vector<std::string> labels;
+        std::vector<char> used;
+    };
+    std::map<std::vector<int>, JointUse> m_joint_used;
+
+    // A joint s-op: one residual row per compared tuple of its parts' values, written by an MLP
+    // unit relu(sum of the tuple's one-hot rows - (parts - 1)), which is 1 exactly when every part
     // holds its value of the tuple (and 0 at BOS, where no part has a value).
-    void add_joint(const std::vector<int>& parts, const std::vector<std::string>& labels) {
-        if (parts.size() < 2 || m_joint_of.count(parts)) return;
+    void add_joint(const std::vector<int>& parts, const JointUse& use) {
         Joint j;
         j.parts = parts;
-        j.base = static_cast<int>(m_labels.size());
         const std::string name = joint_name(parts);
-        for (const auto& l : labels) add_label(name + ":" + l);
+        for (size_t t = 0; t < use.labels.size(); ++t)
+            j.row_of.push_back(use.used[t] ? add_label(name + ":" + use.labels[t]) : -1);
         m_joint_of[parts] = static_cast<int>(m_joints.size());
         m_joints.push_back(std::move(j));
     }
@@ -404,6 +423,7 @@ private:
             count *= sizes.back();
         }
         for (size_t t = 0; t < count; ++t) {
+            if (jt.row_of[t] < 0) continue;
             Unit u;
             size_t rest = t;
             for (size_t k = jt.parts.size(); k-- > 0;) {
@@ -411,7 +431,7 @@ private:
                 rest /= sizes[k];
             }
             u.bias = -static_cast<double>(jt.parts.size() - 1);
-            u.out[jt.base + static_cast<int>(t)] = 1.0;
+            u.out[jt.row_of[t]] = 1.0;
             mlp.units.push_back(std::move(u));
         }
         m_mlps.push_back(std::move(mlp));
@@ -420,7 +440,7 @@ private:
     // The residual row of the key (query) value or tuple `b` of a selector side reading `parts`.
     int side_row(const std::vector<int>& parts, size_t b) const {
         if (parts.size() == 1) return row(parts[0]) + static_cast<int>(b);
-        return m_joints[static_cast<size_t>(m_joint_of.at(parts))].base + static_cast<int>(b);
+        return m_joints[static_cast<size_t>(m_joint_of.at(parts))].row_of[b];
     }
 
     // The residual row of value `v` of categorical node n (-1 if v is not in its value set).

@@ -98,7 +98,7 @@ TEST_CASE("cli compile: --stats prints layers, heads, MLP width and d_model; --g
     CHECK(r.out.find("layers 11 (longest path 11)\n") != std::string::npos);
     CHECK(r.out.find("heads 6 (1 per layer at most)\n") != std::string::npos);
     CHECK(r.out.find("mlp_width 289 (widest layer; ") != std::string::npos);
-    CHECK(r.out.find("d_model 179\n") != std::string::npos);
+    CHECK(r.out.find("d_model 162\n") != std::string::npos);
     std::ifstream f(dir.file("add.svg"));
     const std::string svg((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     CHECK(svg.rfind("<svg", 0) == 0);
