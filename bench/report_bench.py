@@ -89,7 +89,14 @@ def main():
         subprocess.run([a.circuits, "analyze", model, "-o", results, "--passes", "circuits,eigen,composition,induction",
                         "--top-k", "10"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ours, peer = os.path.join(work, "ours"), os.path.join(work, "peer")
-    wall_o, cpu_o = cpu_run([a.circuits, "report", results, "-o", ours])
+    # A 1024-token input for the viewer (BOS + 1023 random tokens): a repeated block, n_ctx 1024.
+    rng = np.random.default_rng(1)
+    vocab = h5py.File(model)["vocab"].asstr()[()]
+    block = [vocab[i] for i in rng.integers(1, V, 341)]
+    tokens = os.path.join(work, "long.txt")
+    with open(tokens, "w") as f:
+        f.write(" ".join(block * 3) + "\n")
+    wall_o, cpu_o = cpu_run([a.circuits, "report", results, "-o", ours, "--tokens", tokens])
     wall_p, cpu_p = cpu_run([a.circuits, "report", results, "-o", peer, "--rows", str(V)])
     page_o, page_p = os.path.join(ours, "heads", "L1H0.html"), os.path.join(peer, "heads", "L1H0.html")
     data = [os.path.join(ours, "heads", "data", f) for f in ("L1H0-ov.js", "L1H0-qk.js")]
@@ -110,8 +117,14 @@ def main():
         print(f"{'first search ' + s['table'] + ', ms':34} {s['ms']:>14.0f} {'-':>18}  (found: {s['ok']})")
     print(f"{'report folder bytes':34} {folder(ours):>14,} {folder(peer):>18,}")
     print(f"{'circuits report wall s / CPU s':34} {wall_o:>7.2f}/{cpu_o:<6.2f} {wall_p:>11.2f}/{cpu_p:<6.2f}")
-    print(f"{'layer page bytes (viewer)':34} {size(os.path.join(ours, 'layers', 'L1.html')):>14,} "
-          f"{size(os.path.join(peer, 'layers', 'L1.html')):>18,}")
+    layer = selftest(os.path.join(ours, "layers", "L1.html"), work, limit)
+    print(f"{'layer page bytes (viewer, 2 heads)':34} {size(os.path.join(ours, 'layers', 'L1.html')):>14,}"
+          f"   (with the 1024-token input)")
+    print(f"{'layer page: time to script ready, ms':34} {layer['ready_ms']:>14.0f}")
+    for v in layer["viewers"]:
+        if len(v["tokens"]) == 1024:
+            print(f"{'hover at n_ctx 1024, ' + v['head'] + ', ms':34} {v['ms_per_query']:>14.1f}   "
+                  f"(per hover or focus: {len(v['tokens'])} tokens shaded, 1024x1024 canvas redrawn)")
 
 
 main()
