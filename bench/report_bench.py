@@ -8,6 +8,8 @@ and measures, in one run:
     from heads/data/*.js and vocab.js, loaded on the first search), its bytes, the time until the
     page's script is ready (performance.now() at the end of DOMContentLoaded, in headless Chromium),
     and the time of one token search (data files loaded and decoded);
+  - the viewer at n_ctx 1024 (a second report with a 1024-token --tokens input): page bytes, time
+    until ready and the time of one hover (1024 tokens shaded, the 1024 x 1024 canvas redrawn);
   - the peer: the same page with every row in the HTML (`circuits report --rows 48262`, what a page
     without search must do to show every token), its bytes and time until ready.
 Usage: /usr/bin/python3 bench/report_bench.py CIRCUITS_BINARY [--work DIR]
@@ -96,7 +98,10 @@ def main():
     tokens = os.path.join(work, "long.txt")
     with open(tokens, "w") as f:
         f.write(" ".join(block * 3) + "\n")
-    wall_o, cpu_o = cpu_run([a.circuits, "report", results, "-o", ours, "--tokens", tokens])
+    wall_o, cpu_o = cpu_run([a.circuits, "report", results, "-o", ours])
+    long_dir = os.path.join(work, "ours-1024")
+    subprocess.run([a.circuits, "report", results, "-o", long_dir, "--tokens", tokens], check=True,
+                   stdout=subprocess.DEVNULL)
     wall_p, cpu_p = cpu_run([a.circuits, "report", results, "-o", peer, "--rows", str(V)])
     page_o, page_p = os.path.join(ours, "heads", "L1H0.html"), os.path.join(peer, "heads", "L1H0.html")
     data = [os.path.join(ours, "heads", "data", f) for f in ("L1H0-ov.js", "L1H0-qk.js")]
@@ -117,9 +122,10 @@ def main():
         print(f"{'first search ' + s['table'] + ', ms':34} {s['ms']:>14.0f} {'-':>18}  (found: {s['ok']})")
     print(f"{'report folder bytes':34} {folder(ours):>14,} {folder(peer):>18,}")
     print(f"{'circuits report wall s / CPU s':34} {wall_o:>7.2f}/{cpu_o:<6.2f} {wall_p:>11.2f}/{cpu_p:<6.2f}")
-    layer = selftest(os.path.join(ours, "layers", "L1.html"), work, limit)
-    print(f"{'layer page bytes (viewer, 2 heads)':34} {size(os.path.join(ours, 'layers', 'L1.html')):>14,}"
-          f"   (with the 1024-token input)")
+    print("with a 1024-token --tokens input beside the probe (report ours-1024):")
+    layer = selftest(os.path.join(long_dir, "layers", "L1.html"), work, limit)
+    print(f"{'head page bytes':34} {size(os.path.join(long_dir, 'heads', 'L1H0.html')):>14,}")
+    print(f"{'layer page bytes (viewer, 2 heads)':34} {size(os.path.join(long_dir, 'layers', 'L1.html')):>14,}")
     print(f"{'layer page: time to script ready, ms':34} {layer['ready_ms']:>14.0f}")
     for v in layer["viewers"]:
         if len(v["tokens"]) == 1024:
