@@ -192,5 +192,21 @@ fi
 grep -q 'id="composition-graph-caption"' "$work/graph.dom" || { echo "FAIL: no graph caption" >&2; status=1; }
 cp "$work/viewer-layer1.dom" "${REPORT_SCREENSHOT_DIR:-$work}/" 2>/dev/null || true
 
+# Full vocabulary (d_vocab 48262, files written by h5py): the head page's token-table search loads
+# heads/data/*.js and vocab.js and finds a row the page does not show (#selftest searches it).
+"$python" "$source_dir/tests/scripts/make_big_vocab_report.py" "$work/big.h5" "$work/big.results.h5"
+"$circuits" report "$work/big.results.h5" -o "$work/big" >/dev/null
+browse big dump "file://$work/big/heads/L0H0.html#selftest"
+"$python" - "$work/big.dom" <<'EOF2' || status=1
+import html, json, re, sys
+m = re.search(r'<pre id="selftest">(.*?)</pre>', open(sys.argv[1], encoding="utf-8").read(), re.S)
+if not m:
+    sys.exit("FAIL: big vocabulary head page: no #selftest output")
+searches = json.loads(html.unescape(m.group(1)))["searches"]
+if sorted(s.get("table") for s in searches) != ["ov-top", "qk-top"] or not all(s["ok"] for s in searches):
+    sys.exit(f"FAIL: big vocabulary token-table search: {searches}")
+print("big vocabulary: search found", [s["probe"] + " -> " + s["got"][1] for s in searches])
+EOF2
+
 [ $status -eq 0 ] && echo "browser report test: ok"
 exit $status
