@@ -1,6 +1,7 @@
 // `circuits analyze MODEL`: runs the registered analysis passes, writes the results file atomically and
 // prints a per-head summary table.
 #include "cli/commands.hpp"
+#include "cli/token_inputs.hpp"
 
 #include "reports/report.hpp"
 
@@ -201,7 +202,12 @@ int run_analyze(const po::variables_map& vm, std::ostream& out, std::ostream& er
     out << "wrote " << request.output_path << "\n";
     if (vm.count("report")) {
         const auto dir = vm["report"].as<std::string>();
-        const auto report = reports::write_report(request.output_path, dir);
+        reports::ReportOptions o;
+        if (!request.tokens_file.empty()) {
+            const auto file = request.tokens_file;
+            o.inputs_from_model = [file](const Model& m) { return token_inputs(m, file); };
+        }
+        const auto report = reports::write_report(request.output_path, dir, o);
         for (const auto& n : report.notes) err << "report: " << n << "\n";
         out << "wrote " << dir << "/index.html (" << report.head_pages << " head pages)\n";
     }
@@ -225,8 +231,8 @@ void add_analyze_options(po::options_description& opts, po::positional_options_d
         "seed", po::value<std::uint64_t>()->default_value(d.seed), "seed of the probe tokens and random baselines")(
         "threads", po::value<int>()->default_value(run.threads), "worker threads (0 = every core)")(
         "tokens", po::value<std::string>(),
-        "token set for the path ablation: one sequence of token strings per line (default: the induction "
-        "probe)")("baseline-samples", po::value<int>()->default_value(d.baseline_samples),
+        "token set for the path ablation and, with --report, the attention viewer: one sequence of token "
+        "strings per line (default: the induction probe)")("baseline-samples", po::value<int>()->default_value(d.baseline_samples),
                   "random draws per composition baseline")(
         "induction-threshold",
         po::value<double>()->default_value(d.induction_threshold, default_text(d.induction_threshold)),

@@ -1,6 +1,7 @@
 // heads/L{l}H{h}.html: one head's scores, token tables, skip-trigrams, eigenvalues, patterns and partners.
 #include "reports/html.hpp"
 #include "lib/results_schema.hpp"
+#include "reports/attention_viewer.hpp"
 #include "reports/report_context.hpp"
 
 #include <algorithm>
@@ -240,6 +241,15 @@ std::string positional_heatmap(const ReportContext& ctx, int layer, int head) {
            " (<code>/circuits/qk_pos</code>).</figcaption></figure>\n";
 }
 
+std::string viewer_section(const ReportContext& ctx, int layer, int head) {
+    std::string out = "<h2 id=\"viewer-section\">Attention viewer</h2>\n";
+    const std::string viewer = attention_viewer_html(ctx, {{layer, head}}, "viewer");
+    if (viewer.empty()) return out + note("No attention viewer: the model file was not read.");
+    return out + "<p>Hover or focus a token (Tab, then the arrow keys) to shade the tokens it attends to; the "
+                 "inputs are the probe and any <code>--tokens</code> sequences. All heads of this layer: <a href=\"../layers/" +
+           layer_page_name(layer) + "\">layer " + std::to_string(layer) + "</a>.</p>\n" + viewer;
+}
+
 }  // namespace
 
 std::string render_head_page(const ReportContext& ctx, int layer, int head) {
@@ -261,11 +271,11 @@ std::string render_head_page(const ReportContext& ctx, int layer, int head) {
         ctx.results.top_table(schema::circuits::qk_top_tokens, schema::circuits::qk_top_values, layer, head);
     body += "<h2 id=\"ov\">OV circuit: top outputs per source token</h2>\n";
     body += ov ? "<p>Rows of W_E OV W_U: the output tokens whose logits rise most when this head attends to the "
-                 "source token.</p>\n" + top_table_html(ctx, *ov, true, "ov-top", "source token")
+                 "source token.</p>\n" + top_table_html(ctx, *ov, true, "ov-top", "source token", name + "-ov")
                : note("No OV top-token table in the results file (/circuits/ov_top_tokens absent).");
     body += "<h2 id=\"qk\">QK circuit: top keys per query token</h2>\n";
     body += qk ? "<p>Rows of (W_E W_Q)(W_E W_K)^T / attn_scale: the key tokens a query token attends to most.</p>\n" +
-                     top_table_html(ctx, *qk, false, "qk-top", "query token")
+                     top_table_html(ctx, *qk, false, "qk-top", "query token", name + "-qk")
                : note("No QK top-token table in the results file (/circuits/qk_top_tokens absent).");
     body += "<h2 id=\"skip-trigram-section\">Skip-trigrams</h2>\n";
     const auto dest = ctx.results.top_table(schema::circuits::skip_trigram_dest_tokens,
@@ -284,8 +294,9 @@ std::string render_head_page(const ReportContext& ctx, int layer, int head) {
     body += "<h2 id=\"eigenvalues\">Eigenvalues</h2>\n" + eigenvalue_plots(ctx, layer, head);
     body += "<h2 id=\"positional\">Positional QK circuit</h2>\n" + positional_heatmap(ctx, layer, head);
     body += "<h2 id=\"attention\">Attention on the probe</h2>\n" + pattern_heatmap(ctx, layer, head);
+    body += viewer_section(ctx, layer, head);
     body += "<h2 id=\"composition\">Composition partners</h2>\n" + partners(ctx, layer, head);
-    return html_page(name + " — circuits report", body);
+    return html_page(name + " — circuits report", body, "../report.js");
 }
 
 }  // namespace circuits::reports

@@ -157,16 +157,33 @@ svg text { font-family: system-ui, sans-serif; }
          margin-right: 0.4em; }
 ul.heads li { margin: 0.1em 0; }
 .scroll { overflow-x: auto; max-width: 100%; }
+.viewer { margin: 0.5em 0 1em; }
+.vbar { display: flex; flex-wrap: wrap; gap: 0.8em; align-items: center; margin-bottom: 0.4em; }
+.vheads { display: flex; flex-wrap: wrap; gap: 0.4em; }
+.vhead { display: flex; flex-direction: column; align-items: center; font-size: 0.75em; padding: 2px;
+         border: 2px solid #ccc; background: #fff; cursor: pointer; }
+.vhead[aria-pressed="true"] { border-color: #d62728; }
+.vhead canvas { width: 56px; height: 56px; image-rendering: pixelated; border: 1px solid #ddd; }
+.vtokens { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85em;
+           line-height: 1.9; max-height: 16em; overflow-y: auto; border: 1px solid #eee; padding: 0.3em; }
+.vtok { white-space: pre; padding: 1px 2px; margin: 0 1px; border-radius: 2px; cursor: default; }
+.vtok.vq { outline: 2px solid #d62728; }
+.vtok:focus { outline: 2px solid #d62728; }
+.vcaption { font-size: 0.85em; color: #333; min-height: 1.4em; }
+.vmain { width: min(520px, 90vw); aspect-ratio: 1; image-rendering: pixelated; border: 1px solid #ccc; }
+button.export { display: block; font-size: 0.75em; margin-bottom: 0.2em; }
 )";
 
 }  // namespace
 
-std::string html_page(const std::string& title, const std::string& body) {
+std::string html_page(const std::string& title, const std::string& body, const std::string& script_src) {
     std::string out;
     out += "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n";
     out += "<meta charset=\"utf-8\"/>\n";
     out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n";
-    out += "<title>" + escape_html(title) + "</title>\n<style>" + std::string(kStyle) + "</style>\n</head>\n<body>\n";
+    out += "<title>" + escape_html(title) + "</title>\n<style>" + std::string(kStyle) + "</style>\n";
+    if (!script_src.empty()) out += "<script src=\"" + escape_html(script_src) + "\"></script>\n";
+    out += "</head>\n<body>\n";
     out += body;
     out += "</body>\n</html>\n";
     return out;

@@ -33,8 +33,10 @@ struct Cell {
 };
 
 // A complete XHTML-style page (every tag closed, attributes quoted) with the shared style sheet
-// inline; `title` is escaped here, `body` is inserted as is. No scripts, no external resources.
-std::string html_page(const std::string& title, const std::string& body);
+// inline; `title` is escaped here, `body` is inserted as is. `script_src`: the relative path of the
+// report's report.js ("report.js", "../report.js"), or "" for a page without scripts. Nothing is
+// loaded from outside the report folder.
+std::string html_page(const std::string& title, const std::string& body, const std::string& script_src = "");
 
 // <table> with a header row; header cells are escaped text, body cells are HTML.
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<Cell>>& rows,

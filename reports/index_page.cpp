@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "lib/results_schema.hpp"
+#include "reports/composition_graph.hpp"
 #include "reports/html.hpp"
 #include "reports/program_graph.hpp"
 #include "reports/report_context.hpp"
@@ -345,22 +346,45 @@ std::string probe_section(const ReportContext& ctx) {
     return out + "</p>\n";
 }
 
-std::string training_section(const ReportContext& ctx) {
-    if (ctx.training.empty()) return "";
-    std::string out = "<h2 id=\"training\">Training</h2>\n<div class=\"figs\">\n";
-    for (const auto& t : ctx.training)
-        out += "<figure>" + svg_line_chart(t.chart) + "<figcaption><code>" + escape_html(t.dataset) +
-               "</code></figcaption></figure>\n";
-    return out + "</div>\n";
+std::string training_html(const ReportContext& ctx) {
+    const auto& t = ctx.training;
+    if (t.empty()) return "";
+    std::string out = "<h2 id=\"training\">Training</h2>\n";
+    if (t.phase_lo <= t.phase_hi)
+        out += "<p id=\"phase-change\">Phase change (shaded in every chart): steps <b>" + escape_html(format_number(t.phase_lo)) +
+               "–" + escape_html(format_number(t.phase_hi)) + "</b>, where " + escape_html(t.phase_rule) +
+               ". The x axes are the training step on a log scale (log(1 + step)).</p>\n";
+    out += "<div class=\"figs\">\n";
+    for (const auto& c : t.curated)
+        out += "<figure>" + svg_line_chart(c.chart) + "<figcaption>" + escape_html(c.caption) + "</figcaption></figure>\n";
+    out += "</div>\n";
+    if (!t.checkpoints.empty()) {
+        out += "<p id=\"checkpoints\">Checkpoints in the model file (<code>/training/checkpoints/{i}</code>, full models; "
+               "not plotted): ";
+        for (size_t i = 0; i < t.checkpoints.size(); ++i)
+            out += (i ? ", " : "") + std::to_string(t.checkpoints[i].first) + " at step " +
+                   escape_html(format_number(t.checkpoints[i].second));
+        out += ".</p>\n";
+    }
+    if (!t.other.empty()) {
+        out += "<details id=\"training-other\"><summary>Other logged quantities (" + std::to_string(t.other.size()) +
+               ")</summary>\n<div class=\"figs\">\n";
+        for (const auto& c : t.other)
+            out += "<figure>" + svg_line_chart(c.chart) + "<figcaption><code>" + escape_html(c.dataset) +
+                   "</code></figcaption></figure>\n";
+        out += "</div></details>\n";
+    }
+    return out;
 }
 
 std::string all_heads(const ReportContext& ctx) {
     std::string out = "<h2 id=\"heads\">Head pages</h2>\n";
-    std::vector<std::string> header = {"layer"};
+    std::vector<std::string> header = {"layer", "all heads"};
     for (int h = 0; h < ctx.n_heads; ++h) header.push_back("H" + std::to_string(h));
     std::vector<std::vector<Cell>> rows;
     for (int l = 0; l < ctx.n_layers; ++l) {
-        std::vector<Cell> row = {{"L" + std::to_string(l), ""}};
+        std::vector<Cell> row = {{"L" + std::to_string(l), ""},
+                                 {link("layers/" + layer_page_name(l), "attention viewer"), ""}};
         for (int h = 0; h < ctx.n_heads; ++h) {
             std::string badges;
             for (const auto& c : ctx.classes)
@@ -381,8 +405,9 @@ std::string render_index(const ReportContext& ctx) {
     body +=
         "<nav><a href=\"#classified\">classified heads</a><a href=\"#scores\">scores</a>"
         "<a href=\"#composition\">composition</a><a href=\"#path\">path expansion</a><a href=\"#model\">model</a>"
-        "<a href=\"#results\">results file</a><a href=\"#heads\">head pages</a><a "
-        "href=\"summary.md\">summary.md</a></nav>\n";
+        "<a href=\"#results\">results file</a>" +
+        std::string(ctx.training.empty() ? "" : "<a href=\"#training\">training</a>") +
+        "<a href=\"#heads\">head pages and viewers</a><a href=\"summary.md\">summary.md</a></nav>\n";
     body += overview(ctx);
     body += classes_section(ctx);
     body += "<h2 id=\"scores\">Per-head scores</h2>\n";
@@ -404,6 +429,7 @@ std::string render_index(const ReportContext& ctx) {
     else if (ctx.n_layers < 2)
         body += note("One layer: no pair of heads can compose.");
     else {
+        body += composition_graph_html(ctx);
         body += "<div class=\"figs\">\n";
         for (const auto& c : ctx.compositions) body += composition_heatmap(ctx, c);
         body += "</div>\n";
@@ -413,9 +439,9 @@ std::string render_index(const ReportContext& ctx) {
     body += model_section(ctx);
     body += results_section(ctx);
     body += probe_section(ctx);
-    body += training_section(ctx);
+    body += training_html(ctx);
     body += all_heads(ctx);
-    return html_page("circuits report: " + model_name, body);
+    return html_page("circuits report: " + model_name, body, "report.js");
 }
 
 }  // namespace circuits::reports

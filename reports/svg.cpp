@@ -264,47 +264,92 @@ std::string svg_bar_chart(const BarChart& chart) {
     return out + "</svg>\n";
 }
 
+namespace {
+
+// An axis of a line chart: data value -> position, with its ticks.
+struct Axis {
+    bool log = false;
+    bool x = true;  // log x: log10(1 + v); log y: log10(v)
+    double lo = 0, hi = 1;
+    double map(double v) const { return !log ? v : x ? std::log10(1.0 + std::max(v, 0.0)) : std::log10(v); }
+    bool drawable(double v) const { return std::isfinite(v) && (!log || x || v > 0); }
+    std::vector<double> ticks(int n) const {
+        if (!log) return nice_ticks(lo, hi, n);
+        std::vector<double> out;  // data values at powers of ten inside the range
+        for (double e = std::floor(lo); e <= std::ceil(hi); e += 1.0) {
+            const double v = std::pow(10.0, e);
+            if (map(v) >= lo - 1e-9 && map(v) <= hi + 1e-9) out.push_back(v);
+        }
+        if (x && lo <= 1e-12) out.insert(out.begin(), 0.0);
+        return out;
+    }
+};
+
+const std::vector<double>& series_steps(const LineChart& c, const Series& s) { return s.steps.empty() ? c.steps : s.steps; }
+
+// The data ranges of a chart on its axes (mapped values).
+std::pair<Axis, Axis> line_axes(const LineChart& chart) {
+    Axis ax{chart.log_x, true, INFINITY, -INFINITY}, ay{chart.log_y, false, INFINITY, -INFINITY};
+    for (const auto& s : chart.series) {
+        const auto& xs = series_steps(chart, s);
+        for (size_t i = 0; i < xs.size(); ++i) {
+            if (!ax.drawable(xs[i])) continue;
+            ax.lo = std::min(ax.lo, ax.map(xs[i])), ax.hi = std::max(ax.hi, ax.map(xs[i]));
+            if (ay.drawable(s.values[i])) ay.lo = std::min(ay.lo, ay.map(s.values[i])), ay.hi = std::max(ay.hi, ay.map(s.values[i]));
+        }
+    }
+    if (!std::isfinite(ax.lo)) ax.lo = 0.0, ax.hi = 1.0;
+    if (!std::isfinite(ay.lo)) ay.lo = 0.0, ay.hi = 1.0;
+    if (ay.hi == ay.lo) ay.lo -= 0.5, ay.hi += 0.5;
+    if (ax.hi == ax.lo) ax.hi = ax.lo + 1.0;
+    const double pad = (ay.hi - ay.lo) * 0.05;
+    ay.lo -= pad, ay.hi += pad;
+    return {ax, ay};
+}
+
+}  // namespace
+
 std::string svg_line_chart(const LineChart& chart) {
     for (const auto& s : chart.series)
-        if (s.values.size() != chart.steps.size())
+        if (s.values.size() != series_steps(chart, s).size())
             throw Error("line chart '" + chart.id + "': series '" + s.name + "' has " + std::to_string(s.values.size()) +
-                        " values for " + std::to_string(chart.steps.size()) + " steps");
-    if (chart.steps.empty() || chart.series.empty()) return "";
-    double x_lo = chart.steps.front(), x_hi = chart.steps.front();
-    for (double x : chart.steps) x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
-    double y_lo = INFINITY, y_hi = -INFINITY;
-    for (const auto& s : chart.series)
-        for (double v : s.values)
-            if (std::isfinite(v)) y_lo = std::min(y_lo, v), y_hi = std::max(y_hi, v);
-    if (!std::isfinite(y_lo)) y_lo = 0.0, y_hi = 1.0;
-    if (y_hi == y_lo) y_lo -= 0.5, y_hi += 0.5;
-    if (x_hi == x_lo) x_hi = x_lo + 1.0;
-    const double pad = (y_hi - y_lo) * 0.05;
-    y_lo -= pad, y_hi += pad;
+                        " values for " + std::to_string(series_steps(chart, s).size()) + " steps");
+    if (chart.series.empty() || (chart.steps.empty() && chart.series.front().steps.empty())) return "";
+    const auto [ax, ay] = line_axes(chart);
 
     const bool legend = chart.series.size() <= 12;
     constexpr double kPlotW = 520.0, kPlotH = 240.0, kLeft = 64.0, kTop = 12.0;
     const double width = kLeft + kPlotW + (legend ? 170.0 : 20.0);
     const double height = kTop + kPlotH + 44.0;
-    auto x_of = [&](double x) { return kLeft + (x - x_lo) / (x_hi - x_lo) * kPlotW; };
-    auto y_of = [&](double y) { return kTop + (y_hi - y) / (y_hi - y_lo) * kPlotH; };
+    auto x_of = [&](double x) { return kLeft + (ax.map(x) - ax.lo) / (ax.hi - ax.lo) * kPlotW; };
+    auto y_of = [&](double y) { return kTop + (ay.hi - ay.map(y)) / (ay.hi - ay.lo) * kPlotH; };
 
     std::string out = svg_open(chart.id, width, height, "lines");
+    if (chart.band_lo <= chart.band_hi) {
+        const double x0 = std::clamp(x_of(chart.band_lo), kLeft, kLeft + kPlotW);
+        const double x1 = std::clamp(x_of(chart.band_hi), kLeft, kLeft + kPlotW);
+        out += "<rect class=\"phase\" x=\"" + px(x0) + "\" y=\"" + px(kTop) + "\" width=\"" + px(std::max(x1 - x0, 2.0)) +
+               "\" height=\"" + px(kPlotH) + "\" fill=\"#fde9c8\"><title>" + escape_html(chart.band_title) +
+               "</title></rect>";
+    }
     out += "<rect x=\"" + px(kLeft) + "\" y=\"" + px(kTop) + "\" width=\"" + px(kPlotW) + "\" height=\"" + px(kPlotH) +
            "\" fill=\"none\" stroke=\"#999\"/>";
-    for (double t : nice_ticks(y_lo, y_hi, 5))
-        out += "<line x1=\"" + px(kLeft) + "\" y1=\"" + px(y_of(t)) + "\" x2=\"" + px(kLeft + kPlotW) + "\" y2=\"" +
-               px(y_of(t)) + "\" stroke=\"#eee\"/><text x=\"" + px(kLeft - 4) + "\" y=\"" + px(y_of(t) + 3) +
-               "\" font-size=\"9\" text-anchor=\"end\">" + escape_html(format_number(t)) + "</text>";
-    for (double t : nice_ticks(x_lo, x_hi, 6))
+    for (double v : ay.ticks(5)) {
+        out += "<line x1=\"" + px(kLeft) + "\" y1=\"" + px(y_of(v)) + "\" x2=\"" + px(kLeft + kPlotW) + "\" y2=\"" +
+               px(y_of(v)) + "\" stroke=\"#eee\"/><text x=\"" + px(kLeft - 4) + "\" y=\"" + px(y_of(v) + 3) +
+               "\" font-size=\"9\" text-anchor=\"end\">" + escape_html(format_number(v)) + "</text>";
+    }
+    for (double t : ax.ticks(6))
         out += "<text x=\"" + px(x_of(t)) + "\" y=\"" + px(kTop + kPlotH + 12) +
                "\" font-size=\"9\" text-anchor=\"middle\">" + escape_html(format_number(t)) + "</text>";
     out += "<text x=\"" + px(kLeft + kPlotW / 2) + "\" y=\"" + px(kTop + kPlotH + 30) +
-           "\" font-size=\"11\" text-anchor=\"middle\">" + escape_html(chart.x_label) + "</text>";
+           "\" font-size=\"11\" text-anchor=\"middle\">" + escape_html(chart.x_label + (chart.log_x ? " (log scale)" : "")) +
+           "</text>";
     out += "<text transform=\"translate(14," + px(kTop + kPlotH / 2) + ") rotate(-90)\" font-size=\"11\" "
-           "text-anchor=\"middle\">" + escape_html(chart.y_label) + "</text>";
+           "text-anchor=\"middle\">" + escape_html(chart.y_label + (chart.log_y ? " (log)" : "")) + "</text>";
     for (size_t k = 0; k < chart.series.size(); ++k) {
         const auto& s = chart.series[k];
+        const auto& xs = series_steps(chart, s);
         const std::string colour = css_colour(kCategorical[k % kCategorical.size()]);
         std::string lines;
         std::string points;
@@ -317,15 +362,15 @@ std::string svg_line_chart(const LineChart& chart) {
             n_points = 0;
         };
         for (size_t i = 0; i < s.values.size(); ++i) {
-            if (!std::isfinite(s.values[i])) {
+            if (!ax.drawable(xs[i]) || !ay.drawable(s.values[i])) {
                 flush();
                 continue;
             }
-            points += (n_points ? " " : "") + px(x_of(chart.steps[i])) + "," + px(y_of(s.values[i]));
+            points += (n_points ? " " : "") + px(x_of(xs[i])) + "," + px(y_of(s.values[i]));
             ++n_points;
         }
         flush();
-        const std::string last = format_number(s.values.back());
+        const std::string last = s.values.empty() ? "none" : format_number(s.values.back());
         out += "<g><title>" + escape_html(s.name + " (last: " + last + ")") + "</title>" + lines + "</g>";
         if (legend) {
             const double ly = kTop + 8 + 16.0 * static_cast<double>(k);

@@ -63,12 +63,19 @@ std::string svg_bar_chart(const BarChart& chart);
 struct Series {
     std::string name;
     std::vector<double> values;  // one per step
+    std::vector<double> steps;   // this series' own x values; empty: the chart's steps
 };
 struct LineChart {
     std::string id;
     std::string x_label = "step", y_label;
     std::vector<double> steps;
     std::vector<Series> series;
+    // Log axes: x is drawn at log10(1 + x) (so step 0 stays on the chart), y at log10(y) (values <= 0
+    // are left out); ticks at powers of ten.
+    bool log_x = false, log_y = false;
+    // A shaded x range (the phase-change window) with its hover text; none when lo > hi.
+    double band_lo = 1.0, band_hi = 0.0;
+    std::string band_title;
 };
 // Throws circuits::Error when a series' length differs from the number of steps.
 std::string svg_line_chart(const LineChart& chart);

@@ -37,8 +37,13 @@ int check_all_pages(const fs::path& dir) {
         CHECK_MESSAGE(doc.ok, doc.error);
         if (!doc.ok) continue;
         for (const auto& problem : test::broken_links(e.path().string(), *doc.root)) FAIL_CHECK(problem);
-        // No scripts, no external resources.
-        CHECK(doc.root->find_all("script").empty());
+        // No external resources; the one script is the report's own report.js (a relative src that
+        // broken_links resolved), and inline <script> blocks are JSON data only.
+        for (const auto* script : doc.root->find_all("script")) {
+            const auto src = script->attr("src");
+            if (src.empty()) CHECK(script->attr("type") == "application/json");
+            else CHECK(fs::path(src).filename() == "report.js");
+        }
         CHECK(doc.root->find_all("link").empty());
     }
     return pages;
@@ -78,7 +83,7 @@ TEST_CASE("report: every page is well-formed, one page per head, links resolve")
     for (int l = 0; l < 2; ++l)
         for (int h = 0; h < 2; ++h) CHECK(fs::is_regular_file(out / "heads" / reports::head_page_name(l, h)));
     CHECK(std::distance(fs::directory_iterator(out / "heads"), fs::directory_iterator()) == 4);
-    CHECK(check_all_pages(out) == 5);
+    CHECK(check_all_pages(out) == 7);  // index, 4 head pages, 2 layer pages
 
     // The index links every head page and the classified heads.
     const auto index = page(out / "index.html");
@@ -264,7 +269,7 @@ TEST_CASE("report: works on a results file with any subset of groups") {
         const auto summary = reports::write_report(f.results_path, out.string());
         // The model gives the shape even when no per-head dataset does.
         CHECK(summary.head_pages == 4);
-        CHECK(check_all_pages(out) == 5);
+        CHECK(check_all_pages(out) == 7);  // index, 4 head pages, 2 layer pages  // index, 4 head pages, 2 layer pages
         const auto index = read_file(out / "index.html");
         if (!groups.count("composition")) CHECK(index.find("composition pass not run") != std::string::npos);
         if (!groups.count("induction")) CHECK(index.find("induction pass not run") != std::string::npos);
@@ -285,7 +290,7 @@ TEST_CASE("report: without the model file, tokens are numbered and the probe is 
     REQUIRE(summary.notes.size() == 1);
     CHECK(summary.notes[0].find("not found") != std::string::npos);
     CHECK(summary.head_pages == 4);  // shape from the datasets
-    CHECK(check_all_pages(out) == 5);
+    CHECK(check_all_pages(out) == 7);  // index, 4 head pages, 2 layer pages
     const auto head = page(out / "heads" / "L1H0.html");
     CHECK(head.root->find_id("ov-top-3")->find_all("th").front()->text_content() == "3");
     CHECK(head.root->find_id("probe-attention") == nullptr);
@@ -336,7 +341,7 @@ TEST_CASE("report: large vocabularies show the strongest top-k rows only") {
     const auto out = dir.path() / "report";
     const auto summary = reports::write_report(path, out.string(), o);
     CHECK(summary.head_pages == 2);
-    CHECK(check_all_pages(out) == 3);
+    CHECK(check_all_pages(out) == 4);  // index, 2 head pages, 1 layer page
     const auto head = page(out / "heads" / "L0H1.html");
     const auto rows = head.root->find_id("ov-top")->find_all("tr");
     CHECK(rows.size() == 41);  // header + 40

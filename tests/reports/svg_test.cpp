@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace circuits::reports;
@@ -73,15 +74,37 @@ TEST_CASE("svg: line chart renders named series and rejects a length mismatch") 
     c.id = "lines";
     c.y_label = "loss";
     c.steps = {0, 10, 20, 30};
-    c.series = {{"loss", {3.0, 2.0, std::nan(""), 1.0}}, {"L0H1", {0.1, 0.2, 0.3, 0.4}}};
+    c.series = {{"loss", {3.0, 2.0, std::nan(""), 1.0}, {}}, {"L0H1", {0.1, 0.2, 0.3, 0.4}, {}}};
     const auto doc = parse(svg_line_chart(c));
     // The NaN breaks the first series into two polylines.
     CHECK(doc.root->find_all("polyline").size() == 3);
     const auto titles = doc.root->find_all("title");
     REQUIRE(titles.size() == 2);
     CHECK(titles[0]->text_content() == "loss (last: 1)");
-    c.series.push_back({"short", {1.0}});
+    c.series.push_back({"short", {1.0}, {}});
     CHECK_THROWS_AS(svg_line_chart(c), circuits::Error);
+}
+
+TEST_CASE("svg: line chart with log axes, per-series steps and a shaded phase window") {
+    LineChart c;
+    c.id = "log";
+    c.log_x = c.log_y = true;
+    c.series = {{"train", {3.0, 1.0, 0.1, 0.01}, {1, 10, 100, 1000}}, {"val", {3.0, 0.0, 0.02}, {0, 500, 1000}}};
+    c.band_lo = 10, c.band_hi = 100, c.band_title = "phase change: steps 10–100";
+    const auto doc = parse(svg_line_chart(c));
+    // val's 0 cannot be drawn on a log y axis: it breaks that series in two.
+    CHECK(doc.root->find_all("polyline").size() == 3);
+    std::vector<std::string> ticks;
+    for (const auto* t : doc.root->find_all("text")) ticks.push_back(t->text_content());
+    for (const char* tick : {"0", "10", "100", "1000", "0.01", "1"})
+        CHECK_MESSAGE(std::find(ticks.begin(), ticks.end(), tick) != ticks.end(), "tick " << tick);
+    const circuits::test::XmlNode* band = nullptr;
+    for (const auto* r : doc.root->find_all("rect"))
+        if (r->attr("class") == "phase") band = r;
+    REQUIRE(band != nullptr);
+    CHECK(band->text_content() == "phase change: steps 10–100");
+    // log10(1 + x) on 520 px from log10(1) = 0 to log10(1001): the band starts at log10(11) / log10(1001).
+    CHECK(std::stod(band->attr("x")) == doctest::Approx(64 + 520 * std::log10(11.0) / std::log10(1001.0)).epsilon(0.01));
 }
 
 TEST_CASE("svg: eigenvalue plot scales points into the unit circle") {

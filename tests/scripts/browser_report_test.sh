@@ -27,7 +27,7 @@ browse() {  # browse NAME MODE(screenshot|dump) URL
   profile=$(mktemp -d "$work/profile.XXXXXX")
   local args=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
               --disable-component-update --disable-sync --user-data-dir="$profile" --enable-logging=stderr --v=0
-              --window-size=1200,900)
+              --window-size=1200,900 --virtual-time-budget=5000)
   if [ "$mode" = screenshot ]; then
     timeout 120 "$chromium_bin" "${args[@]}" --screenshot="$work/$name.png" "$url" >/dev/null 2>"$work/log-$name.txt"
   else
@@ -131,10 +131,11 @@ EOF
   cp "$work/$name.png" "${REPORT_SCREENSHOT_DIR:-$work}/" 2>/dev/null || true
 }
 
-check_page index index.html grid-prev_token grid-induction grid-ov_copying composition-k path-norms order-loss \
-  training-loss training-attention_entropy
+check_page index index.html grid-prev_token grid-induction grid-ov_copying composition-k composition-graph path-norms \
+  order-loss training-loss training-entropy training-induction
 check_page head heads/L1H0.html ov-top qk-top skip-trigrams ov-eigenvalues qk-eigenvalues qk-pos probe-attention \
-  partners
+  partners viewer viewer-heatmap
+check_page layer layers/L1.html viewer viewer-heatmap
 
 # Token strings render as text: the DOM Chromium built holds them escaped, with no <b> element.
 if grep -q "<b>&amp;amp;" "$work/head-dom.dom" || ! grep -q "&lt;b&gt;&amp;amp;" "$work/head-dom.dom"; then
@@ -145,5 +146,67 @@ if ! grep -q "héllo✓" "$work/head-dom.dom"; then
   echo "FAIL: non-ASCII token missing from the rendered DOM" >&2
   status=1
 fi
+# The attention viewer, SVG export and the composition graph on the bundled planted model (L0H0 is a
+# previous-token head, L1H0 an induction head reading it through K-composition), with a --tokens input
+# of our own beside the probe. The page's own script (#selftest) focuses and hovers every token and
+# writes the key its shading marks strongest; check_viewer_selftest.py checks the planted behaviour.
+"$circuits" analyze "$source_dir/data/models/planted-2l.h5" -o "$work/planted.h5" --passes composition,induction \
+  >/dev/null
+printf 'a b c d e f g a b c d e f g\n# a comment line\nh i j k h i j k w x\n' >"$work/tokens.txt"
+"$circuits" report "$work/planted.h5" -o "$work/planted" --tokens "$work/tokens.txt" >/dev/null
+selftest() {  # selftest NAME PAGE HEAD=KIND...
+  local name=$1 page=$2
+  shift 2
+  browse "$name" dump "file://$work/planted/$page#selftest"
+  local errors
+  errors=$(console_errors "$name")
+  if [ -n "$errors" ]; then
+    echo "FAIL: $page#selftest: console messages:" >&2
+    echo "$errors" >&2
+    status=1
+  fi
+  "$python" "$source_dir/tests/scripts/check_viewer_selftest.py" "$work/$name.dom" "$@" || status=1
+}
+selftest viewer-prev heads/L0H0.html L0H0=prev
+selftest viewer-induction heads/L1H0.html L1H0=induction
+selftest viewer-layer0 layers/L0.html L0H0=prev
+selftest viewer-layer1 layers/L1.html L1H0=induction
+# The self-test checker must be able to fail: the induction head is not a previous-token head.
+if "$python" "$source_dir/tests/scripts/check_viewer_selftest.py" "$work/viewer-induction.dom" L1H0=prev \
+  >/dev/null 2>&1; then
+  echo "FAIL: check_viewer_selftest.py accepted the induction head as a previous-token head" >&2
+  status=1
+fi
+for input in "induction probe" "tokens.txt sequence 1" "tokens.txt sequence 2"; do
+  grep -q "&quot;input&quot;:&quot;$input&quot;\|\"input\":\"$input\"" "$work/viewer-induction.dom" ||
+    { echo "FAIL: the viewer has no input '$input'" >&2; status=1; }
+done
+
+# Composition graph: exactly the planted edge (K-composition L0H0 -> L1H0) is above the threshold.
+browse graph dump "file://$work/planted/index.html"
+edges=$(grep -o 'id="edge-[^"]*"' "$work/graph.dom" | tr '\n' ' ')
+if [ "$edges" != 'id="edge-k-L0H0-L1H0" ' ]; then
+  echo "FAIL: composition graph edges: '$edges', expected only edge-k-L0H0-L1H0" >&2
+  status=1
+fi
+grep -q 'id="composition-graph-caption"' "$work/graph.dom" || { echo "FAIL: no graph caption" >&2; status=1; }
+cp "$work/viewer-layer1.dom" "${REPORT_SCREENSHOT_DIR:-$work}/" 2>/dev/null || true
+
+# Full vocabulary (d_vocab 48262, files written by h5py): the head page's token-table search loads
+# heads/data/*.js and vocab.js and finds a row the page does not show (#selftest searches it).
+"$python" "$source_dir/tests/scripts/make_big_vocab_report.py" "$work/big.h5" "$work/big.results.h5"
+"$circuits" report "$work/big.results.h5" -o "$work/big" >/dev/null
+browse big dump "file://$work/big/heads/L0H0.html#selftest"
+"$python" - "$work/big.dom" <<'EOF2' || status=1
+import html, json, re, sys
+m = re.search(r'<pre id="selftest">(.*?)</pre>', open(sys.argv[1], encoding="utf-8").read(), re.S)
+if not m:
+    sys.exit("FAIL: big vocabulary head page: no #selftest output")
+searches = json.loads(html.unescape(m.group(1)))["searches"]
+if sorted(s.get("table") for s in searches) != ["ov-top", "qk-top"] or not all(s["ok"] for s in searches):
+    sys.exit(f"FAIL: big vocabulary token-table search: {searches}")
+print("big vocabulary: search found", [s["probe"] + " -> " + s["got"][1] for s in searches])
+EOF2
+
 [ $status -eq 0 ] && echo "browser report test: ok"
 exit $status
