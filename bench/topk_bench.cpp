@@ -1,7 +1,8 @@
 // Times one model's head circuits three ways in one process: the previous tiled path (reduce_rows:
 // Eigen GEMM tiles, then a scan), the top-k engine's dense path and its automatic path; checks that the
 // engine's two paths agree bit for bit. Prints one JSON line per circuit.
-// Usage: topk_bench MODEL.h5 [HEADS] [THREADS]   (the first HEADS heads of layer 0, and of the last layer)
+// Usage: topk_bench MODEL.h5 [HEADS] [THREADS] [bounded]   (the first HEADS heads of layer 0, and of the
+// last layer; `bounded`: the engine's bounded path instead of its automatic choice)
 // The weights are read raw (no LayerNorm folding, no centering) with the HDF5 C API, so that this probe
 // needs only the engine and factored_matrix from the library.
 #include <hdf5.h>
@@ -57,6 +58,8 @@ bool same(const TopKReduction& a, const TopKReduction& b) {
            eq(a.column_values, b.column_values) && eq(a.diagonal_rank, b.diagonal_rank) && eq(a.diagonal, b.diagonal);
 }
 
+TopKMode g_mode = TopKMode::automatic;
+
 void bench(const char* name, int l, int h, const FactoredMatrix& f, bool columns, int threads) {
     RowReduceOptions ro;
     ro.top_k = 10;
@@ -75,7 +78,7 @@ void bench(const char* name, int l, int h, const FactoredMatrix& f, bool columns
     c0 = cpu_seconds();
     const TopKReduction dense = reduce_top_k(f, o);
     const double t_dense = cpu_seconds() - c0;
-    o.mode = TopKMode::automatic;
+    o.mode = g_mode;
     c0 = cpu_seconds();
     const TopKReduction autom = reduce_top_k(f, o);
     const double t_auto = cpu_seconds() - c0;
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
         H5Aread(at, H5T_NATIVE_INT, &n_layers);
         H5Aclose(at);
         const int heads = argc > 2 ? std::atoi(argv[2]) : 1, threads = argc > 3 ? std::atoi(argv[3]) : 0;
+        if (argc > 4 && std::string(argv[4]) == "bounded") g_mode = TopKMode::bounded;
         const std::vector<int> layers = n_layers > 1 ? std::vector<int>{0, n_layers - 1} : std::vector<int>{0};
         for (int l : layers) {
             const std::string b = "blocks/" + std::to_string(l) + "/attn/";
