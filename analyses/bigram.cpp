@@ -5,6 +5,7 @@
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
 #include "lib/factored_matrix.hpp"
+#include "lib/topk_engine.hpp"
 
 namespace circuits::analyses {
 
@@ -21,16 +22,16 @@ BigramResult compute_bigram(const Model& model, const BigramOptions& options) {
         B.conservativeResize(D + 1, c.d_vocab_out);
         B.row(D) = model.b_U;
     }
-    RowReduceOptions ro;
+    TopKOptions ro;
     ro.top_k = options.top_k;
     ro.threads = options.threads;
-    ro.block_rows = options.block_rows;
-    ro.block_cols = options.block_cols;
-    const RowReduction red = reduce_rows(FactoredMatrix(std::move(A), std::move(B)), ro);
+    ro.mode = options.mode;
+    const TopKReduction red = reduce_top_k(FactoredMatrix(std::move(A), std::move(B)), ro);
 
     BigramResult r;
     r.top_k = static_cast<int>(red.row_indices.cols());
     r.include_b_U = options.include_b_U;
+    r.stats = red.stats;
     const auto uV = static_cast<std::uint64_t>(V), uk = static_cast<std::uint64_t>(r.top_k);
     r.top_tokens = Array<std::int64_t>::filled({uV, uk}, -1);
     r.top_logits = Array<float>::nan({uV, uk});

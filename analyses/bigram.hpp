@@ -7,6 +7,7 @@
 #include "analyses/defaults.hpp"
 #include "analyses/results.hpp"
 #include "lib/model.hpp"
+#include "lib/topk_engine.hpp"
 
 namespace circuits::analyses {
 
@@ -14,9 +15,8 @@ struct BigramOptions {
     int top_k = defaults::top_k;
     // Add the unembedding bias, so that a zero-layer model's table is its actual logits.
     bool include_b_U = true;
-    int threads = 0;                 // 0 = hardware concurrency
-    Eigen::Index block_rows = 256;   // rows of W_E per GEMM tile
-    Eigen::Index block_cols = 4096;  // output tokens per GEMM tile
+    int threads = 0;                      // 0 = hardware concurrency
+    TopKMode mode = TopKMode::automatic;  // how the engine computes the product (never changes a result)
 };
 
 // The direct path [d_vocab, d_vocab_out] = W_E W_U (+ b_U) reduced to its top_k entries per row.
@@ -26,6 +26,7 @@ struct BigramResult {
     bool include_b_U = true;
     Array<std::int64_t> top_tokens;  // [d_vocab, top_k] output token, largest logit first
     Array<float> top_logits;         // [d_vocab, top_k]
+    TopKStats stats;                 // how the engine computed it
 };
 
 // Throws Error for top_k < 1 or an inconsistent model (Model::validate).

@@ -7,6 +7,7 @@
 #include "lib/factored_matrix.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/results_schema.hpp"
+#include "lib/topk_engine.hpp"
 
 namespace circuits::analyses {
 
@@ -55,8 +56,15 @@ CircuitsResult empty_result(const Model& model, const CircuitsOptions& options, 
     return r;
 }
 
+// Adds one circuit's engine statistics to the result's.
+void count(const TopKStats& s, CircuitsResult& r) {
+    r.entries += s.entries;
+    r.exact_entries += s.exact_entries;
+    r.bounded_circuits += s.bounded ? 1 : 0;
+}
+
 // Head (l, h)'s OV, QK and positional QK circuits, reduced into r. W_pos: the first P positions.
-void head_circuits(const Model& model, const Matrix& W_pos, const RowReduceOptions& ro, int l, int h,
+void head_circuits(const Model& model, const Matrix& W_pos, const TopKOptions& ro, int l, int h,
                    CircuitsResult& r) {
     const auto& a = model.blocks[static_cast<size_t>(l)].attn;
     const auto uh = static_cast<size_t>(h);
@@ -65,9 +73,10 @@ void head_circuits(const Model& model, const Matrix& W_pos, const RowReduceOptio
     {
         FactoredMatrix ov(parallel_product(model.W_E, a.W_V[uh], ro.threads),   // [V, d_head]
                           parallel_product(a.W_O[uh], model.W_U, ro.threads));  // [d_head, V_out]
-        RowReduceOptions o = ro;
+        TopKOptions o = ro;
         o.diagonal = r.diagonal_defined;
-        const RowReduction red = reduce_rows(ov, o);
+        const TopKReduction red = reduce_top_k(ov, o);
+        count(red.stats, r);
         put_top(r.ov_top_tokens, r.ov_top_values, l, h, red.row_indices, red.row_values);
         if (r.diagonal_defined) {
             const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
@@ -81,10 +90,11 @@ void head_circuits(const Model& model, const Matrix& W_pos, const RowReduceOptio
         EQ *= inv_scale;
         const Matrix EK = parallel_product(model.W_E, a.W_K[uh], ro.threads);  // [V, d_head]
         FactoredMatrix qk(std::move(EQ), EK.transpose());
-        RowReduceOptions o = ro;
+        TopKOptions o = ro;
         o.column_top_k = ro.top_k;
         o.diagonal = true;
-        const RowReduction red = reduce_rows(qk, o);
+        const TopKReduction red = reduce_top_k(qk, o);
+        count(red.stats, r);
         put_top(r.qk_top_tokens, r.qk_top_values, l, h, red.row_indices, red.row_values);
         put_top(r.skip_trigram_dest_tokens, r.skip_trigram_dest_values, l, h, red.column_indices, red.column_values);
         const auto [top1, mean] = diagonal_stats(red.diagonal_rank);
@@ -113,11 +123,10 @@ CircuitsResult compute_circuits(const Model& model, const CircuitsOptions& optio
                     std::to_string(options.n_positions));
     const int P = options.n_positions > 0 ? options.n_positions : std::min(c.n_ctx, 32);
     CircuitsResult r = empty_result(model, options, P);
-    RowReduceOptions ro;
+    TopKOptions ro;
     ro.top_k = options.top_k;
     ro.threads = options.threads;
-    ro.block_rows = options.block_rows;
-    ro.block_cols = options.block_cols;
+    ro.mode = options.mode;
     const Matrix W_pos = r.has_positions ? Matrix(model.W_pos.topRows(P)) : Matrix();  // [P, d_model]
     for (int l = 0; l < c.n_layers; ++l)
         for (int h = 0; h < c.n_heads; ++h) head_circuits(model, W_pos, ro, l, h, r);
@@ -144,6 +153,8 @@ void write(H5Writer& w, const CircuitsResult& r) {
     w.attr(g, s::attr::diagonal,
            r.diagonal_defined ? "defined; rank 0 = the token is its own top-1"
                               : "OV diagonal undefined (NaN): output vocabulary differs from the input vocabulary");
+    w.attr(g, s::attr::exact_share, r.entries > 0 ? r.exact_entries / r.entries : 0.0);
+    w.attr(g, s::attr::bounded_circuits, r.bounded_circuits);
     w.write(s::ov_top_tokens, r.ov_top_tokens);
     w.write(s::ov_top_values, r.ov_top_values);
     w.write(s::qk_top_tokens, r.qk_top_tokens);

@@ -77,6 +77,8 @@ inline constexpr const char* qk_terms = "qk_terms";
 inline constexpr const char* qk_pos_terms = "qk_pos_terms";
 inline constexpr const char* skip_trigram = "skip_trigram";
 inline constexpr const char* diagonal = "diagonal";
+inline constexpr const char* exact_share = "exact_share";            // entries the engine computed exactly / all
+inline constexpr const char* bounded_circuits = "bounded_circuits";  // circuits on the engine's bounded path
 }  // namespace attr
 }  // namespace circuits
 

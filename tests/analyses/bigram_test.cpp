@@ -75,8 +75,7 @@ TEST_CASE("bigram: a random model's top-k agrees with sorting the dense W_E W_U 
     const Model m = test::random_model(test::small_config(PositionalEmbedding::standard, Normalization::none), 3);
     BigramOptions o;
     o.top_k = 4;
-    o.block_rows = 3;
-    o.block_cols = 2;
+    o.mode = TopKMode::bounded;
     o.threads = 2;
     const BigramResult r = compute_bigram(m, o);
     const Matrix dense = (m.W_E * m.W_U).rowwise() + m.b_U;  // [d_vocab, d_vocab_out]

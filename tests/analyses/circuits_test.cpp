@@ -97,8 +97,7 @@ TEST_CASE("circuits: factored tiles agree with the dense circuits on random mode
         CircuitsOptions o;
         o.top_k = 4;
         o.n_positions = 6;
-        o.block_rows = 4;
-        o.block_cols = 5;
+        o.mode = TopKMode::bounded;
         o.threads = 3;
         const CircuitsResult r = compute_circuits(m, o);
         REQUIRE(r.ov_top_tokens.dims == std::vector<std::uint64_t>{2, 3, 11, 4});
