@@ -105,7 +105,12 @@ std::vector<std::string> read_string_values(const Source& src, const H5::DataTyp
         std::vector<char*> buf(count, nullptr);
         H5::StrType mem(H5::PredType::C_S1, H5T_VARIABLE);
         mem.setCset(stype.getCset());
-        read_into(src, mem, buf.data());
+        try {
+            read_into(src, mem, buf.data());
+        } catch (...) {
+            for (auto* p : buf) std::free(p);  // strings HDF5 allocated before the read failed
+            throw;
+        }
         for (auto* p : buf) {
             out.emplace_back(p ? p : "");
             std::free(p);
