@@ -341,11 +341,16 @@ void order_losses(const std::vector<Sums>& per_seq, int K, PathExpansionResult& 
 
 }  // namespace
 
+// At most this many tokens (BOS included) in a token file: the ablation's time grows with each, and
+// about 3e4 tokens already take half a minute on two cores (README "Reliability").
+constexpr long kMaxTokenFileTokens = 65536;
+
 std::vector<std::vector<int>> read_token_file(const Model& model, const std::string& path) {
     std::ifstream in(path);
     if (!in) throw Error(path + ": cannot read token file");
     std::vector<std::vector<int>> out;
     std::string line;
+    long total = 0;
     for (int line_no = 1; std::getline(in, line); ++line_no) {
         std::istringstream words(line);
         std::vector<int> seq;
@@ -365,6 +370,11 @@ std::vector<std::vector<int>> read_token_file(const Model& model, const std::str
         if (static_cast<int>(seq.size()) > model.cfg.n_ctx)
             throw Error(path + ":" + std::to_string(line_no) + ": " + std::to_string(seq.size()) +
                         " tokens (BOS included) exceed n_ctx = " + std::to_string(model.cfg.n_ctx));
+        // The ablation runs the model once per sequence and order: its time grows with the tokens.
+        total += static_cast<long>(seq.size());
+        if (total > kMaxTokenFileTokens)
+            throw Error(path + ":" + std::to_string(line_no) + ": more than " + std::to_string(kMaxTokenFileTokens) +
+                        " tokens in all, the limit of a path-expansion token set (use a sample)");
         out.push_back(std::move(seq));
     }
     if (out.empty()) throw Error(path + ": no token sequences");

@@ -4,9 +4,16 @@
 
 #include "lib/error.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <atomic>
+#include <exception>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +73,28 @@ std::string dims_string(const std::vector<std::uint64_t>& dims) {
 void read_into(const H5::Attribute& a, const H5::DataType& t, void* buf) { a.read(t, buf); }
 void read_into(const H5::DataSet& d, const H5::DataType& t, void* buf) { d.read(buf, t); }
 
+// What a dataset may expand to beyond the bytes the file stores for it. Deflate packs at most about
+// 1032:1, so a dataset claiming more than kMaxExpansion times its stored bytes (chunks never
+// written, read back as fill values: a few kB on disk claiming gigabytes) or times the whole file
+// is refused before its buffer is allocated. Datasets under kUncheckedBytes are read as they are.
+constexpr double kMaxExpansion = 1100;
+constexpr double kUncheckedBytes = 16.0 * 1024 * 1024;
+
+void check_claimed_size(const H5::DataSet& ds, double elements, double element_bytes, const std::string& where) {
+    const double claimed = elements * element_bytes;
+    if (claimed <= kUncheckedBytes) return;
+    hsize_t file_size = 0;
+    const hid_t file = H5Iget_file_id(ds.getId());
+    if (file >= 0) {
+        H5Fget_filesize(file, &file_size);
+        H5Fclose(file);
+    }
+    const double stored = std::min(static_cast<double>(H5Dget_storage_size(ds.getId())), static_cast<double>(file_size));
+    if (claimed > kMaxExpansion * stored + kUncheckedBytes)
+        throw Error(where + ": claims " + std::to_string(claimed / 1e6) + " MB but the file stores only " +
+                    std::to_string(static_cast<long long>(stored)) + " bytes for it (unwritten or corrupt dataset)");
+}
+
 // Strings from an attribute or dataset whose datatype is a string type.
 template <typename Source>
 std::vector<std::string> read_string_values(const Source& src, const H5::DataType& dtype, hsize_t count) {
@@ -76,7 +105,12 @@ std::vector<std::string> read_string_values(const Source& src, const H5::DataTyp
         std::vector<char*> buf(count, nullptr);
         H5::StrType mem(H5::PredType::C_S1, H5T_VARIABLE);
         mem.setCset(stype.getCset());
-        read_into(src, mem, buf.data());
+        try {
+            read_into(src, mem, buf.data());
+        } catch (...) {
+            for (auto* p : buf) std::free(p);  // strings HDF5 allocated before the read failed
+            throw;
+        }
         for (auto* p : buf) {
             out.emplace_back(p ? p : "");
             std::free(p);
@@ -269,6 +303,7 @@ Array<T> H5Reader::read_array(const std::string& dataset, const H5::PredType& ty
         const auto cls = ds.getTypeClass();
         if (cls != H5T_FLOAT && cls != H5T_INTEGER)
             throw Error(where(dataset) + ": expected a numeric dataset");
+        check_claimed_size(ds, static_cast<double>(out.size()), sizeof(T), where(dataset));
         out.data.resize(static_cast<size_t>(out.size()));
         if (!out.data.empty()) ds.read(out.data.data(), type);
     });
@@ -297,6 +332,7 @@ Array<T> H5Reader::read_slice(const std::string& dataset, const std::vector<std:
         H5::DataSet ds = m_file->openDataSet(normalise(dataset));
         const auto cls = ds.getTypeClass();
         if (cls != H5T_FLOAT && cls != H5T_INTEGER) throw Error(where(dataset) + ": expected a numeric dataset");
+        check_claimed_size(ds, static_cast<double>(out.size()), sizeof(T), where(dataset));
         out.data.resize(static_cast<size_t>(out.size()));
         if (out.data.empty()) return;
         H5::DataSpace file_space = ds.getSpace();
@@ -334,7 +370,10 @@ std::vector<std::string> H5Reader::read_strings(const std::string& dataset) cons
         if (ds.getTypeClass() != H5T_STRING) throw Error(where(dataset) + ": expected a string dataset");
         const hsize_t count = d.empty() ? 1 : d[0];
         if (count == 0) return {};
-        return read_string_values(ds, ds.getDataType(), count);
+        const H5::DataType type = ds.getDataType();
+        const double element_bytes = H5Tis_variable_str(type.getId()) > 0 ? sizeof(char*) : static_cast<double>(type.getSize());
+        check_claimed_size(ds, static_cast<double>(count), element_bytes, where(dataset));
+        return read_string_values(ds, type, count);
     });
 }
 
@@ -377,22 +416,66 @@ std::vector<Matrix> H5Reader::read_stack(const std::string& dataset, std::int64_
 // ---------------------------------------------------------------------------------------------
 // H5Writer
 
-H5Writer::H5Writer(const std::string& path, bool compress) : m_path(path), m_compress(compress) {
-    h5_guard(path + ": cannot create HDF5 file", [&] { m_file = std::make_unique<H5::H5File>(path, H5F_ACC_TRUNC); });
+// The file is built in memory (HDF5's core driver, no backing store) and written out by close() in
+// one checked step: HDF5 itself never meets a failing write (a full disk), which it does not
+// survive cleanly (failed closes, then a crash), so a full disk is one clear Error and no file.
+H5Writer::H5Writer(const std::string& path, bool compress)
+    : m_path(path), m_compress(compress) {
+    h5_guard(path + ": cannot create HDF5 file", [&] {
+        H5::FileAccPropList fapl;
+        fapl.setCore(1 << 20, /*backing_store=*/false);
+        m_file = std::make_unique<H5::H5File>(path, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
+    });
 }
 
 H5Writer::~H5Writer() {
+    // Unwinding from an error: the half-built file is dropped, nothing reaches the disk.
+    if (std::uncaught_exceptions() > 0) m_file.reset();
     try {
         close();
     } catch (...) {
     }
 }
 
+namespace {
+
+// Writes `bytes` to a new file at `path`; on any failure removes what was written and throws.
+void write_whole_file(const std::string& path, const std::vector<unsigned char>& bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(path + ": cannot create file: " + std::strerror(errno));
+    size_t done = 0;
+    int error = 0;
+    while (done < bytes.size() && error == 0) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n > 0)
+            done += static_cast<size_t>(n);
+        else if (n < 0 && errno != EINTR)
+            error = errno;
+    }
+    if (::close(fd) != 0 && error == 0) error = errno;
+    if (error != 0) {
+        ::unlink(path.c_str());
+        throw Error(path + ": cannot write file (" + std::to_string(bytes.size()) + " bytes): " + std::strerror(error));
+    }
+}
+
+}  // namespace
+
 void H5Writer::close() {
     if (!m_file) return;
     // Taken out of m_file first: after a failed close the writer counts as closed all the same.
     const std::unique_ptr<H5::H5File> file = std::move(m_file);
-    h5_guard(m_path + ": cannot close HDF5 file", [&] { file->close(); });
+    std::vector<unsigned char> image;
+    h5_guard(m_path + ": cannot close HDF5 file", [&] {
+        file->flush(H5F_SCOPE_GLOBAL);
+        const ssize_t size = H5Fget_file_image(file->getId(), nullptr, 0);
+        if (size < 0) throw Error(m_path + ": cannot build the HDF5 file image");
+        image.resize(static_cast<size_t>(size));
+        if (H5Fget_file_image(file->getId(), image.data(), image.size()) < 0)
+            throw Error(m_path + ": cannot build the HDF5 file image");
+        file->close();
+    });
+    write_whole_file(m_path, image);
 }
 
 void H5Writer::create_group(const std::string& group) {
@@ -567,8 +650,39 @@ void H5Writer::write_string(const std::string& dataset, const std::string& s) {
 // ---------------------------------------------------------------------------------------------
 // AtomicOutput
 
+namespace {
+
+// Temporaries are named "<target>.tmp-<pid>-<n>". A process killed before commit() leaves its
+// temporary behind; the next writer of the same target removes those whose process is gone.
+void remove_dead_temporaries(const std::filesystem::path& target) {
+    std::error_code ec;
+    const std::string prefix = target.filename().string() + ".tmp-";
+    const auto parent = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+    for (const auto& e : std::filesystem::directory_iterator(parent, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind(prefix, 0) != 0) continue;
+        const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove_all(e.path(), ec);
+    }
+}
+
+// Flushes a finished temporary file to the disk before it replaces the target, so that a crash of
+// the machine right after the rename cannot leave an empty file under the target's name.
+void sync_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) return;
+    const int rc = ::fsync(fd);
+    const int saved = errno;
+    ::close(fd);
+    if (rc != 0 && saved != EINVAL && saved != EROFS)
+        throw Error(path + ": cannot flush the finished output to disk: " + std::strerror(saved));
+}
+
+}  // namespace
+
 AtomicOutput::AtomicOutput(std::string target) : m_target(std::move(target)) {
     static std::atomic<int> counter{0};
+    remove_dead_temporaries(m_target);
     m_temp = m_target + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
@@ -581,8 +695,19 @@ AtomicOutput::~AtomicOutput() {
 
 void AtomicOutput::commit() {
     std::error_code ec;
-    if (std::filesystem::is_directory(m_target, ec) && std::filesystem::is_directory(m_temp, ec))
-        std::filesystem::remove_all(m_target, ec);
+    if (std::filesystem::is_directory(m_temp, ec)) {
+        // A folder replacing a folder: swap the two in one step (renameat2 RENAME_EXCHANGE), then
+        // remove the old one, now under the temporary name. At no moment is the target missing.
+        if (std::filesystem::is_directory(m_target, ec)) {
+            if (::renameat2(AT_FDCWD, m_temp.c_str(), AT_FDCWD, m_target.c_str(), RENAME_EXCHANGE) != 0)
+                throw Error(m_target + ": cannot move the finished output into place: " + std::strerror(errno));
+            std::filesystem::remove_all(m_temp, ec);
+            m_done = true;
+            return;
+        }
+    } else {
+        sync_file(m_temp);
+    }
     std::filesystem::rename(m_temp, m_target, ec);
     if (ec) throw Error(m_target + ": cannot move the finished output into place: " + ec.message());
     m_done = true;

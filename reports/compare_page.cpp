@@ -199,6 +199,7 @@ void write_compare_page(const std::string& compare_h5, const std::string& out_ht
 
     std::ofstream out(out_html, std::ios::binary);
     out << html_page("circuits compare", body);
+    out.close();  // a write that fails when the buffer is flushed (full disk) shows only here
     if (!out) throw Error(out_html + ": cannot write the comparison page");
 }
 

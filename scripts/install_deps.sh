@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   g++ make cmake pkg-config
+  clang libclang-rt-14-dev
   libeigen3-dev libspectra-dev libhdf5-dev libboost-program-options-dev doctest-dev nlohmann-json3-dev
   python3 python3-numpy python3-h5py python3-torch
   chromium

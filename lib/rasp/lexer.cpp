@@ -100,7 +100,7 @@ private:
     void words() {
         while (m_pos < m_src.size() && m_src[m_pos] != '\n') {
             const char c = m_src[m_pos];
-            if (c == ' ' || c == '\t' || c == '\r') {
+            if (std::isspace(static_cast<unsigned char>(c))) {  // '\v' and '\f' too: a word stops at them
                 advance();
             } else if (c == '#') {
                 skip_comment();

@@ -60,6 +60,19 @@ private:
     std::vector<Token> m_tok;
     const std::string& m_file;
     size_t m_pos = 0;
+    // Depth of the expression being parsed (parentheses, calls, prefix and binary operators): the
+    // parser and everything after it recurse over the tree, so a hostile program (10^5 open
+    // parentheses) is refused instead of overflowing the stack.
+    static constexpr int kMaxNesting = 500;
+    int m_nesting = 0;
+    struct Nested {
+        Parser& p;
+        Nested(Parser& parser, const Token& at) : p(parser) {
+            if (++p.m_nesting > kMaxNesting)
+                p.fail(at, "expression nested deeper than " + std::to_string(kMaxNesting) + " levels");
+        }
+        ~Nested() { --p.m_nesting; }
+    };
 
     const Token& peek(size_t ahead = 0) const { return m_tok[std::min(m_pos + ahead, m_tok.size() - 1)]; }
     const Token& next() { return m_tok[std::min(m_pos++, m_tok.size() - 1)]; }
@@ -229,6 +242,7 @@ private:
 
     // expr := lambda | if expr then expr else expr | or_expr
     ExprPtr expression() {
+        const Nested nested(*this, peek());
         if (lambda_ahead()) return lambda();
         if (is_name("if")) {
             auto e = make(Expr::Kind::conditional, next());
@@ -265,12 +279,18 @@ private:
 
     ExprPtr binary_left(ExprPtr (Parser::*operand)(), const std::vector<std::string>& ops, bool word_ops) {
         ExprPtr left = (this->*operand)();
+        int chain = 0;  // a left-deep chain a + b + c ... is as deep as it is long
         while (true) {
             const Token& t = peek();
             bool match = false;
             for (const auto& op : ops)
                 if ((word_ops ? t.kind == TokenKind::name : t.kind == TokenKind::op) && t.text == op) match = true;
-            if (!match) return left;
+            if (!match) {
+                m_nesting -= chain;
+                return left;
+            }
+            if (++m_nesting > kMaxNesting) fail(t, "expression nested deeper than " + std::to_string(kMaxNesting) + " levels");
+            ++chain;
             auto e = make(Expr::Kind::binary, t);
             e->text = next().text;
             e->args.push_back(left);
@@ -285,6 +305,7 @@ private:
 
     ExprPtr not_expr() {
         if (is_name("not")) {
+            const Nested nested(*this, peek());
             auto e = make(Expr::Kind::unary, next());
             e->text = "not";
             expect_operand("not");
@@ -315,6 +336,7 @@ private:
 
     ExprPtr unary() {
         if (is_op("-") || is_op("+")) {
+            const Nested nested(*this, peek());
             auto e = make(Expr::Kind::unary, peek());
             e->text = next().text;
             expect_operand(e->text);

@@ -639,6 +639,10 @@ private:
                     }() +
                     "), got " + std::to_string(e.args.size()),
                 scope.context);
+        // Each expansion recurses: a chain of thousands of defs would overflow the stack.
+        constexpr size_t kMaxDefDepth = 200;
+        if (m_expanding.size() >= kMaxDefDepth)
+            fail(e.line, e.col, "defs nested deeper than " + std::to_string(kMaxDefDepth) + " calls", scope.context);
         if (std::find(m_expanding.begin(), m_expanding.end(), def.name) != m_expanding.end())
             fail(e.line, e.col, "'" + def.name + "' calls itself; recursion is not supported", scope.context);
         Scope inner;
