@@ -143,7 +143,9 @@ TEST_CASE("topk engine: the bounded path on a decaying spectrum computes few ent
     o.threads = 2;
     const TopKReduction r = reduce_top_k(f, o);
     CHECK(r.stats.bounded);
-    CHECK(r.stats.exact_entries < 0.25 * r.stats.entries);
+    // The share depends on the kernel's panel width (4, 8 or 16 lanes): under 25% with SSE2,
+    // 35% with AVX-512 (native build, 2026-12-02); the dense path computes 100%.
+    CHECK(r.stats.exact_entries < 0.5 * r.stats.entries);
     o.mode = TopKMode::dense;
     const TopKReduction d = reduce_top_k(f, o);
     CHECK_FALSE(d.stats.bounded);
