@@ -55,7 +55,8 @@ std::vector<Series> series_of(const H5Reader& f, const std::string& path, const 
     auto a = read_numeric(f, path);
     if (!a || a->dims.empty() || a->dims[0] < 2 || a->dims.size() > 3) return {};
     const size_t n = a->dims[0], columns = a->size() / n;
-    const bool per_head = L > 0 && H > 0 && columns == static_cast<size_t>(L * H) &&
+    // A one-head model's [n] series is not per head: dims[1] and dims[2] exist only for rank 3.
+    const bool per_head = L > 0 && H > 0 && a->dims.size() >= 2 && columns == static_cast<size_t>(L * H) &&
                           (a->dims.size() == 2 || (a->dims[1] == static_cast<std::uint64_t>(L) &&
                                                    a->dims[2] == static_cast<std::uint64_t>(H)));
     if (a->dims.size() == 3 && !per_head) return {};
