@@ -315,7 +315,10 @@ std::string svg_line_chart(const LineChart& chart) {
             throw Error("line chart '" + chart.id + "': series '" + s.name + "' has " + std::to_string(s.values.size()) +
                         " values for " + std::to_string(series_steps(chart, s).size()) + " steps");
     if (chart.series.empty() || (chart.steps.empty() && chart.series.front().steps.empty())) return "";
-    const auto [ax, ay] = line_axes(chart);
+    // Named copies, not a structured binding: clang 14 cannot capture bindings in the lambdas below.
+    const auto axes = line_axes(chart);
+    const auto& ax = axes.first;
+    const auto& ay = axes.second;
 
     const bool legend = chart.series.size() <= 12;
     constexpr double kPlotW = 520.0, kPlotH = 240.0, kLeft = 64.0, kTop = 12.0;

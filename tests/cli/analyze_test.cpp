@@ -109,7 +109,9 @@ TEST_CASE("analyze: the results file holds every documented dataset with its sha
         {"path/order_effect", {3}},
         {"path/order_loss_repeated", {4}},
     };
-    for (const auto& [name, dims] : want) {
+    for (const auto& entry : want) {  // no structured binding: doctest's CAPTURE is a lambda (clang 14)
+        const auto& name = entry.first;
+        const auto& dims = entry.second;
         CAPTURE(name);
         REQUIRE(f.exists(name));
         CHECK(f.dims(name) == dims);

@@ -109,7 +109,9 @@ TEST_CASE("report: numbers in the pages are the ones in the results file") {
     const std::vector<std::pair<std::string, std::string>> scores = {
         {"prev_token", "/induction/prev_token"}, {"induction", "/induction/induction"}, {"ov_copying", "/eigen/ov_copying"},
         {"ov_diag_top1", "/circuits/ov_diag_top1"}, {"head_norm", "/path/head_norm"}};
-    for (const auto& [key, dataset] : scores) {
+    for (const auto& entry : scores) {  // no structured binding: doctest's CAPTURE is a lambda (clang 14)
+        const auto& key = entry.first;
+        const auto& dataset = entry.second;
         CAPTURE(dataset);
         const auto values = results.read_float(dataset);
         const auto titles = titles_under(*index.root, "grid-" + key);

@@ -219,7 +219,9 @@ double program_accuracy(const Model& m, const ProgramTask& task, int random_inpu
 TEST_CASE("shift_by-1l, program-induction-2l: the trained program counterparts agree with the evaluator") {
     const std::vector<std::pair<std::string, std::string>> files{{"shift_by-1l.h5", "shift_by"},
                                                                  {"program-induction-2l.h5", "induction"}};
-    for (const auto& [file, program] : files) {
+    for (const auto& entry : files) {  // no structured binding: doctest's CAPTURE is a lambda (clang 14)
+        const auto& file = entry.first;
+        const auto& program = entry.second;
         CAPTURE(file);
         const Model m = read_model_h5(trained(file));
         const ProgramTask task("program:" + program + ".rasp",
