@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target (tests/fuzz) for SECONDS each, two at a time, from seed corpora made
 # from the bundled files, and prints a table: target, executions, new crashes, corpus size.
-# Usage: scripts/fuzz.sh SECONDS [TARGET...]   (BUILD=build-fuzz: a clang build with -DCIRCUITS_FUZZ=ON)
+# Usage: scripts/fuzz.sh SECONDS [TARGET...]   (BUILD=build-asan: the clang build scripts/test.sh makes, -DCIRCUITS_FUZZ=ON)
 # Any crash, leak, sanitizer report, input slower than 1 s or allocation over the limits below
 # fails the run (exit 1); the input is left in $WORK/crashes/<target>/ (copy it to
 # tests/fuzz/regressions/<target>/ once fixed, where the test suite replays it). One exception:
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
 shift
-build=${BUILD:-build-fuzz}
+build=${BUILD:-build-asan}
 work=${WORK:-$build/fuzz}
 rss_mb=${FUZZ_RSS_MB:-2048}       # resident memory of the whole process
 malloc_mb=${FUZZ_MALLOC_MB:-1024}  # one allocation
