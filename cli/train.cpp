@@ -2,10 +2,12 @@
 #include "cli/commands.hpp"
 
 #include "lib/error.hpp"
+#include "lib/train/resume_state.hpp"
 #include "lib/train/training_file.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -39,7 +41,8 @@ std::string command_line(const po::variables_map& vm) {
     std::ostringstream os;
     os << "circuits train " << vm["task"].as<std::string>();
     for (const auto& [name, value] : vm) {
-        if (name == "task" || value.defaulted()) continue;
+        // --resume and --save-every change how the run is done, not what it computes.
+        if (name == "task" || name == "resume" || name == "save-every" || value.defaulted()) continue;
         os << " --" << name;
         const auto& v = value.value();
         if (const auto* i = boost::any_cast<int>(&v)) os << " " << *i;
@@ -49,6 +52,18 @@ std::string command_line(const po::variables_map& vm) {
         else if (const auto* l = boost::any_cast<std::vector<std::string>>(&v))
             for (const auto& x : *l) os << " " << x;
     }
+    return os.str();
+}
+
+// The task options as "name=value" lines, for the resume state's fingerprint.
+std::string task_key(const train::TaskOptions& t) {
+    std::ostringstream os;
+    os.precision(17);
+    os << "vocab=";
+    for (const auto& v : t.vocab) os << v << ",";
+    os << "\nbos=" << t.bos << "\nmax-len=" << t.max_len << "\nvocab-size=" << t.vocab_size
+       << "\nlogit-std=" << t.bigram_logit_std << "\nclasses=" << t.classes << "\ndistinct=" << t.distinct
+       << "\ncommon=" << t.common << "\ncommon-prob=" << t.common_prob << "\n";
     return os.str();
 }
 
@@ -127,11 +142,22 @@ int run_train(const po::variables_map& vm, std::ostream& out, std::ostream& err)
     o.threads = vm["threads"].as<int>();
     o.chunk = vm["chunk"].as<int>();
 
+    o.resume_path = train::resume_state_path(path);
+    o.save_every = vm["save-every"].as<int>();
+    o.resume = vm["resume"].as<bool>();
+    o.resume_key = task_key(t);
+
     const auto task = train::make_task(spec, t, o.seed);
+    if (o.resume && !std::filesystem::exists(o.resume_path))
+        err << "circuits: no resume state at " << o.resume_path << "; training from step 0\n";
     ProgressPrinter printer(err, stderr_is_terminal(), o.log_every);
     train::TrainResult r = train::train(*task, o, std::ref(printer));
+    if (r.resumed_from > 0) err << "circuits: resumed from step " << r.resumed_from << " of " << o.resume_path << "\n";
     r.record.command = command_line(vm);
     train::write_trained_model(path, r, *task);
+    // The output is in place: the state it was resumed from is no longer needed.
+    std::error_code ec;
+    std::filesystem::remove(o.resume_path, ec);
     const auto& rec = r.record;
     out << "wrote " << path << ": " << rec.options.steps << " steps in " << std::fixed << std::setprecision(2)
         << rec.seconds << " s (" << std::setprecision(1) << rec.options.steps / rec.seconds << " steps/s, "
@@ -145,7 +171,8 @@ Command train_command() {
     return {"train",
             "train an attention-only transformer on a synthetic task",
             "circuits train TASK -o MODEL [--layers N] [--heads H] [--d-model D] [--d-head D] [--positions P]\n"
-            "       [--steps S] [--batch B] [--lr LR] [--seed S] [--log-every N] [--checkpoints C] [task options]",
+            "       [--steps S] [--batch B] [--lr LR] [--seed S] [--log-every N] [--checkpoints C] [--resume]\n"
+            "       [--save-every N] [task options]",
             "Tasks: induction (random tokens with a repeated segment; --vocab, --bos, --max-len; defaults:\n"
             "BOS + a b c d, max_len 8, as the compiled data/programs/induction.rasp), bigram (a random\n"
             "Markov chain; --vocab or --vocab-size, --max-len, --logit-std), scan-snap (Tian et al.'s\n"
@@ -159,7 +186,14 @@ Command train_command() {
             "ordinary model file (origin = trained) with a /training group: options, loss curve, dynamics on\n"
             "a fixed probe batch every --log-every steps (loss, attention entropy, previous-token and\n"
             "induction scores per head; distinct/common attention mass for scan-snap) and checkpoints at\n"
-            "log-spaced steps. Progress goes to stderr (a bar on a terminal, plain lines otherwise).",
+            "log-spaced steps. Progress goes to stderr (a bar on a terminal, plain lines otherwise).\n"
+            "Resuming: while it trains, the command keeps MODEL.resume (weights, AdamW moments, the data\n"
+            "generator, the record so far), replaced atomically every --save-every steps and removed once\n"
+            "MODEL is written. After a kill, rerun the same command with --resume: it continues from the\n"
+            "last saved step and writes the same weights and training record bit for bit as an\n"
+            "uninterrupted run (--threads may differ). With --resume and no state it says so and trains\n"
+            "from step 0; a state written with other options is refused (exit 2), an unreadable one is an\n"
+            "error naming the file (exit 1). Without --resume an existing state is overwritten.",
             "circuits train induction -o induction-2l.h5 --layers 2 --heads 4 --d-model 32 --d-head 8 --steps 3000",
             [](po::options_description& opts, po::positional_options_description& pos) {
                 opts.add_options()("task", po::value<std::string>()->required(), "induction | bigram | scan-snap | program:FILE.rasp")(
@@ -186,6 +220,8 @@ Command train_command() {
                     "probe-size", po::value<int>()->default_value(32), "sequences in the probe batches")(
                     "threads", po::value<int>()->default_value(0), "threads (0 = all cores); does not change results")(
                     "chunk", po::value<int>()->default_value(8), "sequences per gradient chunk (changes rounding)")(
+                    "resume", po::bool_switch()->default_value(false), "continue from MODEL.resume when it exists")(
+                    "save-every", po::value<int>()->default_value(0), "save MODEL.resume every N steps (0 = --log-every)")(
                     "vocab", po::value<std::vector<std::string>>()->multitoken(), "tokens (induction, bigram)")(
                     "bos", po::value<std::string>()->default_value("BOS"), "induction: BOS token ('' = none)")(
                     "max-len", po::value<int>()->default_value(0),

@@ -4,6 +4,8 @@
 #include "lib/error.hpp"
 
 #include <cmath>
+#include <string>
+#include <utility>
 
 namespace circuits::train {
 
@@ -56,6 +58,14 @@ double AdamW::step(Params<float>& params, Params<float>& grad, int step) {
         p[i] -= lr_f * (m_m[i] * c1) / (std::sqrt(m_v[i] * c2) + eps);
     }
     return norm;
+}
+
+void AdamW::set_moments(std::vector<float> m, std::vector<float> v) {
+    if (m.size() != m_m.size() || v.size() != m_v.size())
+        throw Error("AdamW: moments of " + std::to_string(m.size()) + " and " + std::to_string(v.size()) +
+                    " entries for " + std::to_string(m_m.size()) + " parameters");
+    m_m = std::move(m);
+    m_v = std::move(v);
 }
 
 }  // namespace circuits::train

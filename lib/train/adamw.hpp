@@ -33,6 +33,11 @@ public:
     // gradient norm before clipping.
     double step(Params<float>& params, Params<float>& grad, int step);
     const AdamWOptions& options() const { return m_options; }
+    // The moments, for saving and restoring a run (the step count is the caller's).
+    const std::vector<float>& first_moment() const { return m_m; }
+    const std::vector<float>& second_moment() const { return m_v; }
+    // Throws Error when the sizes differ from the parameter count.
+    void set_moments(std::vector<float> m, std::vector<float> v);
 
 private:
     AdamWOptions m_options;

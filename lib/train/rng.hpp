@@ -26,6 +26,19 @@ public:
     // A generator for an independent stream, derived from this one's seed and `stream`.
     static Rng derived(std::uint64_t seed, std::uint64_t stream);
 
+    // The whole generator state, so that a resumed run draws exactly what the interrupted one would.
+    struct State {
+        std::uint64_t s[4] = {0, 0, 0, 0};
+        bool has_spare = false;
+        double spare = 0.0;
+    };
+    State state() const { return {{m_s[0], m_s[1], m_s[2], m_s[3]}, m_has_spare, m_spare}; }
+    void set_state(const State& st) {
+        for (int i = 0; i < 4; ++i) m_s[i] = st.s[i];
+        m_has_spare = st.has_spare;
+        m_spare = st.spare;
+    }
+
 private:
     std::uint64_t m_s[4];
     bool m_has_spare = false;

@@ -7,7 +7,10 @@
 
 #include "lib/error.hpp"
 #include "lib/parallel.hpp"
+#include "lib/train/resume_state.hpp"
 #include "lib/train/rng.hpp"
+
+#include <filesystem>
 
 namespace circuits::train {
 
@@ -66,6 +69,8 @@ void check_options(const TrainOptions& o) {
     need(o.threads >= 0, "--threads must be >= 0, got " + std::to_string(o.threads));
     need(o.chunk >= 1, "--chunk must be >= 1, got " + std::to_string(o.chunk));
     need(o.warmup_steps >= -1, "--warmup must be >= 0");
+    need(o.save_every >= 0, "--save-every must be >= 0, got " + std::to_string(o.save_every));
+    need(o.stop_after >= 0, "stop_after must be >= 0, got " + std::to_string(o.stop_after));
 }
 
 Model to_model(const Params<float>& p, const Task& task) {
@@ -184,10 +189,59 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
         }
     };
 
+    // A resume state continues the run from its step: parameters, moments, the data generator and
+    // the record so far; the probe and the initialisation above are a function of the seed.
+    const std::string fingerprint = o.resume_path.empty() ? std::string() : resume_fingerprint(task, o);
+    int first_step = 1;
+    double seconds_before = 0.0;
+    if (o.resume && !o.resume_path.empty() && std::filesystem::exists(o.resume_path)) {
+        ResumeState st = read_resume_state(o.resume_path);
+        check_resume_fingerprint(o.resume_path, st.fingerprint, fingerprint);
+        if (st.params.size() != params.data().size() || st.step > o.steps)
+            throw Error(o.resume_path + ": corrupt resume state (does not match the model or the step count)");
+        params.data() = std::move(st.params);
+        adamw.set_moments(std::move(st.adam_m), std::move(st.adam_v));
+        data_rng.set_state(st.data_rng);
+        rec.loss = std::move(st.loss);
+        rec.grad_norm = std::move(st.grad_norm);
+        rec.learning_rate = std::move(st.learning_rate);
+        rec.dynamics = std::move(st.dynamics);
+        if (st.checkpoints.size() > rec.checkpoint_steps.size())
+            throw Error(o.resume_path + ": corrupt resume state (more checkpoints than the run keeps)");
+        Params<float> kept(cfg);
+        for (auto& c : st.checkpoints) {
+            kept.data() = std::move(c);
+            rec.checkpoints.push_back(to_model(kept, task));
+        }
+        next_checkpoint = rec.checkpoints.size();
+        first_step = st.step + 1;
+        seconds_before = st.seconds;
+        result.resumed_from = st.step;
+    }
+    const int save_every = o.save_every > 0 ? o.save_every : o.log_every;
     const auto start = std::chrono::steady_clock::now();
-    log_point(0);
+    const auto elapsed = [&] {
+        return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    const auto save_state = [&](int step) {
+        ResumeState st;
+        st.fingerprint = fingerprint;
+        st.step = step;
+        st.seconds = elapsed();
+        st.params = params.data();
+        st.adam_m = adamw.first_moment();
+        st.adam_v = adamw.second_moment();
+        st.data_rng = data_rng.state();
+        st.loss = rec.loss;
+        st.grad_norm = rec.grad_norm;
+        st.learning_rate = rec.learning_rate;
+        st.dynamics = rec.dynamics;
+        for (const auto& m : rec.checkpoints) st.checkpoints.push_back(params_from_model<float>(m).data());
+        write_resume_state(o.resume_path, st);
+    };
+    if (first_step == 1) log_point(0);
     std::vector<Example> batch(static_cast<size_t>(o.batch));
-    for (int step = 1; step <= o.steps; ++step) {
+    for (int step = first_step; step <= o.steps; ++step) {
         for (auto& e : batch) e = task.sample(data_rng);
         const long scored = scored_positions(batch, task);
         const float weight = 1.0f / static_cast<float>(scored);
@@ -200,12 +254,18 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
             throw Error("train: the loss became " + std::to_string(loss) + " at step " + std::to_string(step) +
                         " (try a smaller --lr)");
         log_point(step);
+        const bool stop = step == o.stop_after && step < o.steps;
+        if (!o.resume_path.empty() && (step % save_every == 0 || stop)) save_state(step);
         if (progress) {
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            progress({step, o.steps, loss, secs > 0.0 ? step / secs : 0.0});
+            progress({step, o.steps, loss, secs > 0.0 ? (step - first_step + 1) / secs : 0.0});
+        }
+        if (stop) {
+            result.complete = false;
+            break;
         }
     }
-    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    rec.seconds = elapsed();
     result.model = to_model(params, task);
     task.annotate_model(result.model);
     return result;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace circuits::train {
@@ -31,6 +32,15 @@ struct TrainOptions {
     int probe_size = 32;          // sequences in each probe batch
     int threads = 0;              // 0 = hardware concurrency; results do not depend on it
     int chunk = 8;                // sequences per gradient chunk; results do depend on it
+
+    // Resuming (lib/train/resume_state.hpp). With a resume_path the state is saved there every
+    // save_every steps (0 = every log_every steps); with `resume` a state found there is continued
+    // (options must match, else UsageError), none found = a fresh start.
+    std::string resume_path;
+    int save_every = 0;
+    bool resume = false;
+    std::string resume_key;  // the caller's further options that must match (the task's)
+    int stop_after = 0;      // stop after this step with the state saved (0 = run to the end)
 };
 
 struct TrainingRecord {
@@ -50,6 +60,8 @@ struct TrainingRecord {
 struct TrainResult {
     Model model;  // origin = trained, vocabularies and BOS of the task
     TrainingRecord record;
+    bool complete = true;  // false when stopped at options.stop_after
+    int resumed_from = 0;  // the step a resume state continued from (0 = a fresh run)
 };
 
 struct TrainProgress {
