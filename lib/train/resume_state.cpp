@@ -47,7 +47,8 @@ public:
     void mat(const Eigen::MatrixXd& m) {
         pod(static_cast<std::int64_t>(m.rows()));
         pod(static_cast<std::int64_t>(m.cols()));
-        m_bytes.append(reinterpret_cast<const char*>(m.data()), static_cast<size_t>(m.size()) * sizeof(double));
+        if (m.size() > 0)
+            m_bytes.append(reinterpret_cast<const char*>(m.data()), static_cast<size_t>(m.size()) * sizeof(double));
     }
     const std::string& bytes() const { return m_bytes; }
 
@@ -94,6 +95,7 @@ public:
 private:
     void take(void* dst, size_t n) {
         if (n > m_bytes.size() - m_pos) bad("ends early");
+        if (n == 0) return;  // an empty matrix's data() is null, which memcpy may not be given
         std::memcpy(dst, m_bytes.data() + m_pos, n);
         m_pos += n;
     }
