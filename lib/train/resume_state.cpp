@@ -88,9 +88,7 @@ public:
         return m;
     }
     bool done() const { return m_pos == m_bytes.size(); }
-    [[noreturn]] void bad(const std::string& what) const {
-        throw Error(m_path + ": corrupt resume state (" + what + "); delete it to start afresh");
-    }
+    [[noreturn]] void bad(const std::string& what) const { corrupt_resume_state(m_path, what); }
 
 private:
     void take(void* dst, size_t n) {
@@ -115,6 +113,10 @@ const std::vector<Eigen::MatrixXd DynamicsPoint::*>& matrix_fields() {
 }  // namespace
 
 std::string resume_state_path(const std::string& output) { return output + ".resume"; }
+
+void corrupt_resume_state(const std::string& path, const std::string& what) {
+    throw Error(path + ": corrupt resume state (" + what + "); delete it to start afresh");
+}
 
 std::string resume_fingerprint(const Task& task, const TrainOptions& o) {
     std::ostringstream os;
@@ -174,9 +176,7 @@ ResumeState read_resume_state(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error(path + ": cannot open the resume state: " + std::strerror(errno));
     const std::string file((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    const auto bad = [&](const std::string& what) {
-        throw Error(path + ": corrupt resume state (" + what + "); delete it to start afresh");
-    };
+    const auto bad = [&](const std::string& what) { corrupt_resume_state(path, what); };
     if (file.compare(0, kMagic.size(), kMagic) != 0) bad("not a circuits resume state");
     const size_t head = kMagic.size() + sizeof(std::uint64_t);
     if (file.size() < head + sizeof(std::uint64_t)) bad("truncated");

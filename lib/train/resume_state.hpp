@@ -46,6 +46,9 @@ void write_resume_state(const std::string& path, const ResumeState& state);
 
 // Reads a state back; throws Error naming the file when it is truncated, corrupt or not a state.
 ResumeState read_resume_state(const std::string& path);
+// Throws the error for a resume state at `path` that cannot be used: "PATH: corrupt resume state (WHAT);
+// delete it to start afresh".
+[[noreturn]] void corrupt_resume_state(const std::string& path, const std::string& what);
 
 // Throws UsageError naming the file and the first option that differs when the fingerprints differ.
 void check_resume_fingerprint(const std::string& path, const std::string& saved, const std::string& now);

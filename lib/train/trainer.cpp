@@ -198,7 +198,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
         ResumeState st = read_resume_state(o.resume_path);
         check_resume_fingerprint(o.resume_path, st.fingerprint, fingerprint);
         if (st.params.size() != params.data().size() || st.step > o.steps)
-            throw Error(o.resume_path + ": corrupt resume state (does not match the model or the step count)");
+            corrupt_resume_state(o.resume_path, "does not match the model or the step count");
         params.data() = std::move(st.params);
         adamw.set_moments(std::move(st.adam_m), std::move(st.adam_v));
         data_rng.set_state(st.data_rng);
@@ -207,7 +207,7 @@ TrainResult train(const Task& task, const TrainOptions& options, const ProgressC
         rec.learning_rate = std::move(st.learning_rate);
         rec.dynamics = std::move(st.dynamics);
         if (st.checkpoints.size() > rec.checkpoint_steps.size())
-            throw Error(o.resume_path + ": corrupt resume state (more checkpoints than the run keeps)");
+            corrupt_resume_state(o.resume_path, "more checkpoints than the run keeps");
         Params<float> kept(cfg);
         for (auto& c : st.checkpoints) {
             kept.data() = std::move(c);
