@@ -3,6 +3,7 @@
 #include "lib/hdf5.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5_check.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -145,6 +146,7 @@ std::vector<float> row_major(const Matrix& m) {
 H5Reader::H5Reader(const std::string& path) : m_path(path) {
     if (!std::filesystem::exists(path)) throw Error(path + ": no such file");
     if (H5Fis_hdf5(path.c_str()) <= 0) throw Error(path + ": not an HDF5 file");
+    check_hdf5_file(path);  // a file that crashes or hangs the HDF5 library is refused here
     h5_guard(path + ": cannot open HDF5 file (truncated or corrupt?)",
              [&] { m_file = std::make_unique<H5::H5File>(path, H5F_ACC_RDONLY); });
 }

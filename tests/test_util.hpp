@@ -19,6 +19,20 @@ namespace circuits::test {
 inline constexpr double kFloatTol = 1e-5;   // relative, float32 computations
 inline constexpr double kDoubleTol = 1e-10;
 
+// Whether this build runs under AddressSanitizer (scripts/test.sh's sanitizer suite), where a forward
+// pass is some 30 times slower: the few exhaustive checks that take minutes there check less.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 // Checks |got - want| <= tol * max(1, max|want|) entrywise; reports the first (row, col) that differs.
 template <typename A, typename B>
 void check_near(const Eigen::MatrixBase<A>& got, const Eigen::MatrixBase<B>& want, double tol,

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 
-from testlib import check, circuits_json, circuits_ok, finish, require_modules, script
+from testlib import check, circuits_json, circuits_ok, finish, require_modules, run_circuits, script
 
 require_modules("numpy", "h5py")
 import h5py  # noqa: E402
@@ -138,8 +138,41 @@ def check_foreign_vocab_out(tmp):
               "analyze flags no induction head at L1H0 of planted-2l.h5 rewritten without /vocab_out")
 
 
+def check_every_kind_of_object(tmp):
+    """Before circuits opens an HDF5 file, a child process reads every object in it
+    (lib/hdf5_check.cpp). Every kind of object h5py writes passes that read: circuits then says
+    what the file lacks as a model, never that it is corrupt."""
+    path = os.path.join(tmp, "every_kind.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["strings"] = ["a", "bc"]
+        f.attrs["vector"] = np.arange(5.0)
+        f.attrs["flag"] = True
+        f.create_group("g/h").attrs["deep"] = 1
+        f["compound"] = np.array([(1, 2.0), (3, 4.0)], dtype=[("a", "i4"), ("b", "f8")])
+        f["bools"] = np.array([True, False])
+        f["scalar"] = 3.5
+        f["empty"] = np.zeros((0, 4))
+        f["fixed"] = np.array([b"ab", b"cd"], dtype="S2")
+        f.create_dataset("vlen_strings", data=["x", "yz", ""], dtype=h5py.string_dtype())
+        ragged = f.create_dataset("ragged", (3,), dtype=h5py.vlen_dtype(np.int32))
+        ragged[0], ragged[1], ragged[2] = [1], [1, 2], []
+        f.create_dataset("ref", data=f["g"].ref, dtype=h5py.ref_dtype)
+        # 24 MiB, chunked and compressed: read in more than one block of 16 MiB.
+        f.create_dataset("big", data=np.arange(6_291_456, dtype="f4").reshape(1536, 4096), chunks=(64, 4096),
+                         compression="gzip", compression_opts=1)
+        f.create_dataset("unwritten", (1 << 20, 8), dtype="f8")  # never written: fill values
+        f["soft"] = h5py.SoftLink("/g")
+        f["dangling"] = h5py.SoftLink("/nowhere")
+        f["external"] = h5py.ExternalLink("missing.h5", "/x")
+    status, _, err = run_circuits("inspect", path)
+    check(status == 1, f"inspect of a file with every kind of object: status {status} ({err.strip()})")
+    check(path in err and "corrupt" not in err and "format" in err,
+          f"inspect of a file with every kind of object: {err.strip()!r}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
+        check_every_kind_of_object(tmp)
         check_catalogue(tmp)
         check_foreign_vocab_out(tmp)
         ours = os.path.join(tmp, "planted.h5")
