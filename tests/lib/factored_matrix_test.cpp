@@ -28,11 +28,15 @@ Matrix low_rank(std::mt19937& rng, Index m, Index k, Index r) {
 
 Eigen::MatrixXd dense_d(const FactoredMatrix& f) { return f.left().cast<double>() * f.right().cast<double>(); }
 
-// Relative distance of λ from the spectrum of M: σ_min(M - λI) / ||M||_2.
+// Relative distance of λ from the spectrum of M: σ_min(M - λI) / ||M||_2. M - λI = X + iY is
+// taken as the real [[X, -Y], [Y, X]], whose singular values are X + iY's, each twice (a real SVD:
+// the complex one took a minute to compile under the sanitizers).
 double eig_residual(const Eigen::MatrixXd& M, std::complex<double> lambda) {
-    const Eigen::MatrixXcd S = M.cast<std::complex<double>>() -
-                               lambda * Eigen::MatrixXcd::Identity(M.rows(), M.cols());
-    Eigen::JacobiSVD<Eigen::MatrixXcd> svd(S);
+    const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(M.rows(), M.cols());
+    const Eigen::MatrixXd X = M - lambda.real() * I, Y = -lambda.imag() * I;
+    Eigen::MatrixXd S(2 * M.rows(), 2 * M.cols());
+    S << X, -Y, Y, X;
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(S);
     Eigen::JacobiSVD<Eigen::MatrixXd> norm(M);
     return svd.singularValues().minCoeff() / norm.singularValues()(0);
 }
