@@ -42,7 +42,14 @@ constexpr int kReadError = 3;  // the child's exit status: HDF5 could not read a
 // What the child is walking: the first object HDF5 could not read.
 struct Walk {
     std::string failed;
+    double file_bytes = 0;
 };
+
+// As H5Reader (lib/hdf5.cpp, check_claimed_size): a dataset over 16 MiB that claims more than 1100
+// times the bytes the file stores for it is refused by the reader before it is read, so it is not
+// read here either (reading gigabytes of fill values would only run into the time limit).
+constexpr double kMaxExpansion = 1100;
+constexpr double kUncheckedBytes = 16.0 * 1024 * 1024;
 
 // HDF5's memory type for a file type: its native counterpart, or the type itself when HDF5 has none
 // (then the bytes are copied as stored).
@@ -65,7 +72,7 @@ bool read_attribute(hid_t attr) {
         const hssize_t n = H5Sget_simple_extent_npoints(space);
         const size_t size = mem >= 0 ? H5Tget_size(mem) : 0;
         ok = mem >= 0 && n >= 0 && size > 0;
-        if (ok && static_cast<std::uint64_t>(n) * size <= kAttributeBytes) {
+        if (ok && static_cast<std::uint64_t>(n) <= kAttributeBytes / size) {
             std::vector<unsigned char> buf(static_cast<size_t>(n) * size + 1);
             ok = H5Aread(attr, mem, buf.data()) >= 0;
             if (ok && has_variable_length(mem)) H5Dvlen_reclaim(mem, space, H5P_DEFAULT, buf.data());
@@ -78,7 +85,7 @@ bool read_attribute(hid_t attr) {
 }
 
 // Reads dataset `set` in full, a block of leading rows at a time; false when HDF5 reported an error.
-bool read_dataset(hid_t set) {
+bool read_dataset(hid_t set, double file_bytes) {
     const hid_t file_type = H5Dget_type(set);
     const hid_t space = H5Dget_space(set);
     bool ok = file_type >= 0 && space >= 0;
@@ -98,7 +105,9 @@ bool read_dataset(hid_t set) {
     const auto times = [](std::uint64_t a, hsize_t b) { return b && a > kDatasetBytes / b ? kDatasetBytes + 1 : a * b; };
     for (int d = 1; ok && d < rank; ++d) row = times(row, dims[static_cast<size_t>(d)]);
     if (ok) total = rank == 0 ? size : times(row, dims[0]);
-    if (ok && total > 0 && total <= kDatasetBytes) {
+    const double stored = std::min(static_cast<double>(ok ? H5Dget_storage_size(set) : 0), file_bytes);
+    const bool claimed_too_much = static_cast<double>(total) > kMaxExpansion * stored + kUncheckedBytes;
+    if (ok && total > 0 && total <= kDatasetBytes && !claimed_too_much) {
         const hsize_t rows = rank == 0 ? 1 : dims[0];
         const hsize_t per_block = std::max<hsize_t>(1, static_cast<hsize_t>(kBlockBytes / std::max<std::uint64_t>(row, 1)));
         std::vector<unsigned char> buf(static_cast<size_t>(std::min<std::uint64_t>(total, per_block * row)) + 1);
@@ -155,7 +164,7 @@ herr_t visit(hid_t file, const char* name, const H5O_info_t* info, void* data) {
     const std::string where = std::strcmp(name, ".") == 0 ? "/" : "/" + std::string(name);
     const hid_t obj = H5Oopen(file, name, H5P_DEFAULT);
     bool ok = obj >= 0 && read_attributes(obj, where, walk);
-    if (ok && info->type == H5O_TYPE_DATASET && !read_dataset(obj)) {
+    if (ok && info->type == H5O_TYPE_DATASET && !read_dataset(obj, walk.file_bytes)) {
         walk.failed = where;
         ok = false;
     }
@@ -182,6 +191,8 @@ herr_t visit(hid_t file, const char* name, const H5O_info_t* info, void* data) {
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) _exit(0);  // the caller's own open says why
     Walk walk;
+    hsize_t file_bytes = 0;
+    if (H5Fget_filesize(file, &file_bytes) >= 0) walk.file_bytes = static_cast<double>(file_bytes);
     const herr_t r = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &walk, H5O_INFO_BASIC);
     if (r < 0 && walk.failed.empty()) walk.failed = "/";
     if (!walk.failed.empty()) {

@@ -9,7 +9,8 @@
 namespace circuits {
 
 // Reads every group, dataset and attribute of the HDF5 file at `path` in a child process: each
-// dataset (up to 4 GiB; in blocks of at most 16 MiB) and attribute in full, in its own type. Throws
+// dataset (up to 4 GiB, and not one H5Reader refuses for claiming far more than the file stores
+// for it; in blocks of at most 16 MiB) and attribute in full, in its own type. Throws
 // Error naming the file when the child was killed by a signal, exited otherwise than by finishing,
 // ran past the time limit, or HDF5 reported an error reading an object (the error names it).
 // Returns when the child read everything, or could not open the file at all (the caller's own
