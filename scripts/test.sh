@@ -8,12 +8,15 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 stage() { echo "== $1 ($(date -u +%H:%M:%S))"; }
+# The counts the tests print (fault kills, resumes, regression inputs replayed), from ctest's log.
+counts() { grep -h "MESSAGE:" "$1/Testing/Temporary/LastTest.log" | sed 's/^.*MESSAGE: /   /' || true; }
 
 stage "Release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCIRCUITS_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 stage "Release tests"
 (cd build && ctest --output-on-failure -j"$jobs")
+counts build
 
 # One clang build with address + undefined-behaviour sanitizers serves both the sanitized test
 # suite and the libFuzzer targets (libFuzzer needs clang): one build instead of two saves CI about
@@ -33,6 +36,7 @@ if [ "${CIRCUITS_SKIP_SANITIZE:-0}" != 1 ]; then
   stage "sanitizer tests"
   (export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
    cd build-asan && ctest --output-on-failure -j"$jobs" -LE slow)
+  counts build-asan
 fi
 if [ "${CIRCUITS_FUZZ_SECONDS:-30}" != 0 ]; then
   stage "fuzzing"
