@@ -81,6 +81,14 @@ void read_into(const H5::DataSet& d, const H5::DataType& t, void* buf) { d.read(
 constexpr double kMaxExpansion = 1100;
 constexpr double kUncheckedBytes = 16.0 * 1024 * 1024;
 
+}  // namespace
+
+bool claims_more_than_stored(double claimed_bytes, double stored_bytes) {
+    return claimed_bytes > kMaxExpansion * stored_bytes + kUncheckedBytes;
+}
+
+namespace {
+
 void check_claimed_size(const H5::DataSet& ds, double elements, double element_bytes, const std::string& where) {
     const double claimed = elements * element_bytes;
     if (claimed <= kUncheckedBytes) return;
@@ -91,7 +99,7 @@ void check_claimed_size(const H5::DataSet& ds, double elements, double element_b
         H5Fclose(file);
     }
     const double stored = std::min(static_cast<double>(H5Dget_storage_size(ds.getId())), static_cast<double>(file_size));
-    if (claimed > kMaxExpansion * stored + kUncheckedBytes)
+    if (claims_more_than_stored(claimed, stored))
         throw Error(where + ": claims " + std::to_string(claimed / 1e6) + " MB but the file stores only " +
                     std::to_string(static_cast<long long>(stored)) + " bytes for it (unwritten or corrupt dataset)");
 }

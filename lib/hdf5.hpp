@@ -13,6 +13,12 @@
 
 namespace circuits {
 
+// Whether a dataset claiming `claimed_bytes`, of which the file stores `stored_bytes` (at most the
+// file's size), claims more than compression could expand to: over 16 MiB and more than 1100 times
+// what is stored (chunks never written, read back as fill values). H5Reader refuses such a dataset
+// before allocating its buffer, and check_hdf5_file (lib/hdf5_check.hpp) does not read it.
+bool claims_more_than_stored(double claimed_bytes, double stored_bytes);
+
 // Read access to an HDF5 file. Every error names the file and the dataset or attribute.
 class H5Reader {
 public:

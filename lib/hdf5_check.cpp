@@ -2,6 +2,7 @@
 #include "lib/hdf5_check.hpp"
 
 #include "lib/error.hpp"
+#include "lib/hdf5.hpp"
 
 #include <H5Cpp.h>
 
@@ -45,11 +46,6 @@ struct Walk {
     double file_bytes = 0;
 };
 
-// As H5Reader (lib/hdf5.cpp, check_claimed_size): a dataset over 16 MiB that claims more than 1100
-// times the bytes the file stores for it is refused by the reader before it is read, so it is not
-// read here either (reading gigabytes of fill values would only run into the time limit).
-constexpr double kMaxExpansion = 1100;
-constexpr double kUncheckedBytes = 16.0 * 1024 * 1024;
 
 // HDF5's memory type for a file type: its native counterpart, or the type itself when HDF5 has none
 // (then the bytes are copied as stored).
@@ -106,7 +102,9 @@ bool read_dataset(hid_t set, double file_bytes) {
     for (int d = 1; ok && d < rank; ++d) row = times(row, dims[static_cast<size_t>(d)]);
     if (ok) total = rank == 0 ? size : times(row, dims[0]);
     const double stored = std::min(static_cast<double>(ok ? H5Dget_storage_size(set) : 0), file_bytes);
-    const bool claimed_too_much = static_cast<double>(total) > kMaxExpansion * stored + kUncheckedBytes;
+    // H5Reader refuses such a dataset before reading it; reading gigabytes of fill values here would
+    // only run into the time limit.
+    const bool claimed_too_much = claims_more_than_stored(static_cast<double>(total), stored);
     if (ok && total > 0 && total <= kDatasetBytes && !claimed_too_much) {
         const hsize_t rows = rank == 0 ? 1 : dims[0];
         const hsize_t per_block = std::max<hsize_t>(1, static_cast<hsize_t>(kBlockBytes / std::max<std::uint64_t>(row, 1)));
@@ -146,12 +144,9 @@ bool read_attributes(hid_t obj, const std::string& name, Walk& walk) {
     }
     for (hsize_t i = 0; i < info.num_attrs; ++i) {
         const hid_t attr = H5Aopen_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT);
-        const bool ok = attr >= 0 && read_attribute(attr);
-        if (attr >= 0 && H5Aclose(attr) < 0 && ok) {
-            walk.failed = name + " (attribute " + std::to_string(i) + ")";
-            return false;
-        }
-        if (!ok) {
+        const bool read = attr >= 0 && read_attribute(attr);
+        const bool closed = attr < 0 || H5Aclose(attr) >= 0;
+        if (!read || !closed) {
             walk.failed = name + " (attribute " + std::to_string(i) + ")";
             return false;
         }
@@ -201,6 +196,12 @@ herr_t visit(hid_t file, const char* name, const H5O_info_t* info, void* data) {
         _exit(kReadError);
     }
     _exit(H5Fclose(file) < 0 ? kReadError : 0);
+}
+
+// CIRCUITS_HDF5_CHECK=0: no check (and no zygote).
+bool check_disabled() {
+    const char* v = std::getenv("CIRCUITS_HDF5_CHECK");
+    return v && std::string(v) == "0";
 }
 
 // What a worker reported: its wait status (-1: it could not be started) and what it could not read.
@@ -293,7 +294,7 @@ struct Zygote {
     pid_t pid = -1;
 
     Zygote() {
-        if (const char* v = std::getenv("CIRCUITS_HDF5_CHECK"); v && std::string(v) == "0") return;
+        if (check_disabled()) return;
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return;
         const pid_t child = fork();
@@ -365,7 +366,7 @@ using FileKey = std::tuple<dev_t, ino_t, off_t, std::int64_t, long>;
 }  // namespace
 
 void check_hdf5_file(const std::string& path) {
-    if (const char* v = std::getenv("CIRCUITS_HDF5_CHECK"); v && std::string(v) == "0") return;
+    if (check_disabled()) return;
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) return;  // the caller's open reports a missing file
     static std::mutex mutex;

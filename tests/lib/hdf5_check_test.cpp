@@ -2,13 +2,13 @@
 // refused with an Error naming them, in every reader and in the command line; good files pass.
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "lib/error.hpp"
 #include "lib/hdf5.hpp"
 #include "lib/hdf5_check.hpp"
 #include "lib/model_io.hpp"
 #include "reports/results_reader.hpp"
+#include "tests/lib/io_test_util.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -24,22 +24,10 @@ const char* const kLibraryFaults[] = {"hdf5_model/hdf5_model-H5HG_read-memcpy-ov
                                       "hdf5_model/hdf5_model-vlen-read-leak.h5",
                                       "results/results-H5A__close-segv.h5", "results/results-attribute-read-hang.h5"};
 
-// The message of the Error `body` throws ("" when it throws none).
-template <typename Body>
-std::string error_of(Body&& body) {
-    try {
-        body();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using test::error_of;
 
-void copy_bytes(const std::string& from, const std::string& to) {
-    std::ifstream in(from, std::ios::binary);
-    std::ofstream out(to, std::ios::binary | std::ios::trunc);
-    out << in.rdbuf();
-}
+// Replaces the bytes of `to` with those of `from`.
+void copy_bytes(const std::string& from, const std::string& to) { test::write_bytes(to, test::read_bytes(from)); }
 
 // Sets an environment variable for one scope.
 class ScopedEnv {
